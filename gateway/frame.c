@@ -1,0 +1,1 @@
+/* frame.c - stub, being written. */

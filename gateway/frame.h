@@ -1,0 +1,3 @@
+#ifndef MN_FRAME_H
+#define MN_FRAME_H
+#endif

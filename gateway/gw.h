@@ -1,0 +1,3 @@
+#ifndef MN_GW_H
+#define MN_GW_H
+#endif

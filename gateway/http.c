@@ -1,0 +1,1 @@
+/* http.c - stub, being written. */

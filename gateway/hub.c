@@ -1,0 +1,1 @@
+/* hub.c - stub, being written. */

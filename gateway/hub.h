@@ -1,0 +1,3 @@
+#ifndef MN_HUB_H
+#define MN_HUB_H
+#endif

@@ -1,0 +1,3 @@
+#ifndef MN_WORKER_H
+#define MN_WORKER_H
+#endif

@@ -1,0 +1,1 @@
+/* ws.c - stub, being written. */

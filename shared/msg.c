@@ -1,0 +1,1 @@
+/* msg.c - stub, being written. */

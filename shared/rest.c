@@ -1,0 +1,1 @@
+/* rest.c - stub, being written. */

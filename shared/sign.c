@@ -1,0 +1,1 @@
+/* sign.c - stub, being written. */
