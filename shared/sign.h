@@ -23,7 +23,8 @@ bool sign_equal(const char *want, size_t want_len, const char *got, size_t got_l
 
 /* Checks a channel or sign-in "auth" value ("<key>:<hex>") against the string
  * parts joined by ':' -- socket_id:channel, socket_id:channel:channel_data, or
- * for sign-in socket_id, "", "user", user_data (giving socket_id::user::data).
+ * for sign-in the five parts socket_id, "", "user", "", user_data (giving
+ * socket_id::user::user_data).
  * Returns true when the key is app_key and the HMAC matches. */
 bool sign_check_auth(const char *app_key, const char *secret, const char *auth,
                      size_t auth_len, const char *const parts[], const size_t lens[],
