@@ -1,3 +1,102 @@
+/* gw.h - the gateway's per-thread state shared by worker.c (the loop and the
+ * lws context), ws.c (Pusher protocol on a connection) and http.c (the REST
+ * API on the same port). Everything here belongs to one worker thread and is
+ * touched only by it. */
 #ifndef MN_GW_H
 #define MN_GW_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libwebsockets.h>
+#include <uv.h>
+
+#include "buf.h"
+#include "chan.h"
+#include "config.h"
+#include "frame.h"
+#include "map.h"
+#include "worker.h"
+
+struct conn;
+
+/* Local subscribers of one channel: a vector, so fan-out is a linear walk. */
+struct wchan {
+    struct conn **v;
+    size_t n, cap;
+};
+
+struct worker {
+    size_t index;
+    struct hub *hub;
+    const struct mn_config *cfg;
+    uv_loop_t loop;
+    uv_async_t wake;
+    uv_timer_t tick;
+    struct lws_context *ctx;
+    struct lws_vhost *vhost;
+    int listen_fd;
+    uv_poll_t accept_poll;
+    bool accept_paused;
+    pthread_t thread;
+    pthread_mutex_t inbox_lock;
+    struct delivery *inbox, **inbox_tail;
+    atomic_bool stop_asked;
+    bool stopping;
+    uint64_t stop_deadline;
+    struct map *chans;  /* per app: channel name -> struct wchan */
+    struct conn *conns; /* every Pusher connection of this worker */
+    size_t nconns;
+};
+
+/* One channel a connection is subscribed to (value in conn->subs). */
+struct sub {
+    struct wchan *wc;
+    size_t idx;    /* position in wc->v */
+    char *user_id; /* presence member id, or NULL */
+    size_t id_len;
+};
+
+struct conn {
+    struct conn *prev, *next;
+    struct lws *wsi;
+    struct worker *w;
+    const struct mn_app *app; /* NULL until the path named a known key */
+    size_t app_index;
+    bool counted; /* hub_conn_open succeeded */
+    char socket_id[32];
+    struct sendq q;
+    struct map subs; /* channel name -> struct sub */
+    struct buf rx;   /* a fragmented message being reassembled */
+    int close_code;  /* non-zero: close once the queue is written */
+    char close_msg[96];
+    uint64_t last_rx_ms;
+    uint64_t ping_sent_ms; /* 0: no ping outstanding */
+    uint64_t rate_window_ms;
+    unsigned rate_count;
+};
+
+/* What lws keeps per wsi for our protocol. */
+struct session {
+    struct conn *conn;    /* WebSocket phase */
+    struct http_txn *txn; /* HTTP phase */
+};
+
+uint64_t gw_now_ms(void);
+
+/* ws.c */
+int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, struct session *s,
+                void *in, size_t len);
+void ws_deliver(struct worker *w, struct delivery *d);
+/* Pings silent connections and closes those that did not answer. */
+void ws_sweep(struct worker *w, uint64_t now);
+/* Closes every connection with code (4200 on shutdown). */
+void ws_close_all(struct worker *w, int code, const char *why);
+
+/* http.c */
+int http_callback(struct lws *wsi, enum lws_callback_reasons reason, struct session *s,
+                  void *in, size_t len);
+
 #endif

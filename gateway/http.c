@@ -1,1 +1,217 @@
-/* http.c - stub, being written. */
+/* http.c - Pusher's REST API on the gateway's own port: collects one HTTP
+ * request (method, path, query, body up to max-request-size), hands it to the
+ * shared REST core with the hub as backend, and writes the answer with
+ * keep-alive. Owns nothing of the API's rules; those are in shared/rest.c. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gw.h"
+#include "hub.h"
+#include "log.h"
+#include "mem.h"
+#include "rest.h"
+#include "mn.h"
+
+struct http_txn {
+    char method[8];
+    char *path;
+    struct buf query;
+    struct buf body;
+    struct rest_res *res;
+    size_t written;
+};
+
+static void
+txn_free(struct session *s)
+{
+    struct http_txn *t = s->txn;
+
+    if (t == NULL)
+        return;
+    free(t->path);
+    buf_free(&t->query);
+    buf_free(&t->body);
+    if (t->res)
+        rest_res_free(t->res);
+    free(t);
+    s->txn = NULL;
+}
+
+static int
+write_headers(struct lws *wsi, int status, const char *type, size_t len)
+{
+    unsigned char headers[LWS_PRE + 512], *start = headers + LWS_PRE, *p = start,
+                                          *end = headers + sizeof(headers) - 1;
+
+    if (lws_add_http_common_headers(wsi, (unsigned)status, type, (lws_filepos_t)len, &p,
+                                    end) ||
+        lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    return 0;
+}
+
+static void
+on_done(void *arg, struct rest_res *res)
+{
+    struct session *s = arg;
+
+    s->txn->res = res;
+}
+
+/* Runs the request through the REST core and starts the response. */
+static int
+respond(struct lws *wsi, struct session *s)
+{
+    struct worker *w = lws_context_user(lws_get_context(wsi));
+    struct http_txn *t = s->txn;
+    struct rest_backend be = {hub_rest_call, w->hub};
+    struct rest_req req = {0};
+
+    req.method = t->method;
+    req.path = t->path;
+    req.path_len = strlen(t->path);
+    req.query = t->query.len ? buf_data(&t->query) : NULL;
+    req.query_len = t->query.len;
+    req.body = t->body.len ? buf_data(&t->body) : NULL;
+    req.body_len = t->body.len;
+    req.now = (int64_t)time(NULL);
+    rest_handle(w->cfg, &be, &req, on_done, s);
+    if (t->res == NULL)
+        return -1; /* the standalone backend always answers at once */
+    if (write_headers(wsi, t->res->status, t->res->content_type, t->res->body.len) < 0)
+        return -1;
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+/* A fixed answer before or instead of the REST core (413, root page). */
+static int
+respond_text(struct lws *wsi, struct session *s, int status, const char *text)
+{
+    struct http_txn *t = s->txn;
+
+    t->res = xcalloc(1, sizeof(*t->res));
+    t->res->status = status;
+    t->res->content_type = "text/plain";
+    buf_puts(&t->res->body, text);
+    if (write_headers(wsi, status, "text/plain", t->res->body.len) < 0)
+        return -1;
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static void
+method_of(struct lws *wsi, char *out, size_t outlen)
+{
+    static const struct {
+        enum lws_token_indexes tok;
+        const char *name;
+    } methods[] = {
+        {WSI_TOKEN_GET_URI, "GET"},     {WSI_TOKEN_POST_URI, "POST"},
+        {WSI_TOKEN_PUT_URI, "PUT"},     {WSI_TOKEN_DELETE_URI, "DELETE"},
+        {WSI_TOKEN_PATCH_URI, "PATCH"}, {WSI_TOKEN_OPTIONS_URI, "OPTIONS"},
+        {WSI_TOKEN_HEAD_URI, "HEAD"},
+    };
+
+    snprintf(out, outlen, "OTHER");
+    for (size_t i = 0; i < ARRAY_LEN(methods); i++)
+        if (lws_hdr_total_length(wsi, methods[i].tok) > 0) {
+            snprintf(out, outlen, "%s", methods[i].name);
+            return;
+        }
+}
+
+/* lws hands the query as decoded fragments split at '&': join them back. */
+static void
+collect_query(struct lws *wsi, struct buf *q)
+{
+    char frag[1024];
+    int n;
+
+    for (int i = 0; (n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag),
+                                               WSI_TOKEN_HTTP_URI_ARGS, i)) > 0;
+         i++) {
+        if (i)
+            buf_putc(q, '&');
+        buf_append(q, frag, (size_t)n);
+    }
+}
+
+static int
+on_http(struct lws *wsi, struct session *s, const char *path)
+{
+    struct worker *w = lws_context_user(lws_get_context(wsi));
+    struct http_txn *t;
+    char clen[32];
+
+    txn_free(s);
+    t = s->txn = xcalloc(1, sizeof(*t));
+    method_of(wsi, t->method, sizeof(t->method));
+    t->path = xstrdup(path);
+    collect_query(wsi, &t->query);
+    if (strcmp(path, "/") == 0 && strcmp(t->method, "GET") == 0)
+        return respond_text(wsi, s, 200,
+                            "micronotifier-gateway: Pusher protocol 7 at /app/APP_KEY, "
+                            "Pusher HTTP API at /apps/APP_ID/...\n");
+    if (strcmp(t->method, "POST") != 0)
+        return respond(wsi, s);
+    if (lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
+        strtoull(clen, NULL, 10) > w->cfg->max_request_bytes)
+        return respond_text(wsi, s, 413, "Request body too large\n");
+    return 0; /* the body follows */
+}
+
+int
+http_callback(struct lws *wsi, enum lws_callback_reasons reason, struct session *s,
+              void *in, size_t len)
+{
+    struct worker *w = lws_context_user(lws_get_context(wsi));
+    struct http_txn *t = s->txn;
+
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        return on_http(wsi, s, in);
+    case LWS_CALLBACK_HTTP_BODY:
+        if (t == NULL || t->res)
+            return t ? 0 : -1;
+        if (len > w->cfg->max_request_bytes - t->body.len)
+            return respond_text(wsi, s, 413, "Request body too large\n");
+        buf_append(&t->body, in, len);
+        return 0;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (t == NULL)
+            return -1;
+        return t->res ? 0 : respond(wsi, s);
+    case LWS_CALLBACK_HTTP_WRITEABLE: {
+        struct rest_res *res;
+        unsigned char *p;
+        size_t n;
+        int close_after;
+
+        if (t == NULL || t->res == NULL)
+            return 0;
+        res = t->res;
+        n = res->body.len;
+        p = xmalloc(LWS_PRE + n + 1);
+        memcpy(p + LWS_PRE, buf_data(&res->body), n);
+        if (lws_write(wsi, p + LWS_PRE, n, LWS_WRITE_HTTP_FINAL) < (int)n) {
+            free(p);
+            return -1;
+        }
+        free(p);
+        /* A 413 left the body unread: the connection cannot be reused. */
+        close_after = res->status == 413;
+        txn_free(s);
+        if (close_after || lws_http_transaction_completed(wsi))
+            return -1;
+        return 0;
+    }
+    case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        txn_free(s);
+        return 0;
+    default:
+        return 0;
+    }
+}

@@ -1,1 +1,258 @@
-/* hub.c - stub, being written. */
+/* hub.c - process-wide channel state under one mutex: subscriptions counted
+ * per worker, presence members counted per user, connections per app, and
+ * the REST backend that publishes and answers from it. Owns the order of
+ * membership events: member_added/removed are queued while the lock is held,
+ * so they interleave with other publishes exactly as the state changed.
+ * Does not own connections or sockets (worker.c, ws.c). */
+#include "hub.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "chan.h"
+#include "mem.h"
+#include "msg.h"
+#include "worker.h"
+#include "hub_int.h"
+#include "mn.h"
+
+struct hub *
+hub_new(const struct mn_config *cfg, size_t nworkers)
+{
+    struct hub *h = xcalloc(1, sizeof(*h));
+
+    pthread_mutex_init(&h->lock, NULL);
+    h->cfg = cfg;
+    h->nworkers = nworkers;
+    h->workers = xcalloc(nworkers, sizeof(*h->workers));
+    h->apps = xcalloc(cfg->napps, sizeof(*h->apps));
+    return h;
+}
+
+void
+hub_set_worker(struct hub *h, size_t index, struct worker *w)
+{
+    h->workers[index] = w;
+}
+
+const struct mn_config *
+hub_config(const struct hub *h)
+{
+    return h->cfg;
+}
+
+static void
+chan_free(struct hchan *c)
+{
+    size_t bucket = 0;
+    struct map_node *it = NULL;
+
+    while (map_next(&c->members, &bucket, &it)) {
+        struct hmember *m = it->val;
+        free(m->info);
+        free(m);
+    }
+    map_clear(&c->members);
+    free(c->per_worker);
+    free(c);
+}
+
+void
+hub_free(struct hub *h)
+{
+    if (h == NULL)
+        return;
+    for (size_t a = 0; a < h->cfg->napps; a++) {
+        size_t bucket = 0;
+        struct map_node *it = NULL;
+
+        while (map_next(&h->apps[a].chans, &bucket, &it))
+            chan_free(it->val);
+        map_clear(&h->apps[a].chans);
+    }
+    free(h->apps);
+    free(h->workers);
+    pthread_mutex_destroy(&h->lock);
+    free(h);
+}
+
+int
+hub_conn_open(struct hub *h, size_t app, int *code)
+{
+    const struct mn_app *a = &h->cfg->apps[app];
+    int rc = 0;
+
+    pthread_mutex_lock(&h->lock);
+    if (h->cfg->max_node_connections && h->conns >= h->cfg->max_node_connections) {
+        *code = 4100;
+        rc = -1;
+    } else if (a->max_connections && h->apps[app].conns >= a->max_connections) {
+        *code = 4004;
+        rc = -1;
+    } else {
+        h->conns++;
+        h->apps[app].conns++;
+    }
+    pthread_mutex_unlock(&h->lock);
+    return rc;
+}
+
+void
+hub_conn_close(struct hub *h, size_t app)
+{
+    pthread_mutex_lock(&h->lock);
+    h->conns--;
+    h->apps[app].conns--;
+    pthread_mutex_unlock(&h->lock);
+}
+
+void
+hub_publish_locked(struct hub *h, size_t app, const char *chan, size_t clen,
+                   const struct hchan *c, struct frame *f, const char *exclude)
+{
+    for (size_t w = 0; w < h->nworkers; w++) {
+        if (c->per_worker[w] == 0)
+            continue;
+        worker_post(h->workers[w], delivery_new(app, chan, clen, frame_ref(f), exclude));
+    }
+}
+
+void
+hub_publish(struct hub *h, size_t app, const char *chan, size_t clen, struct frame *f,
+            const char *exclude_socket)
+{
+    struct hchan *c;
+
+    pthread_mutex_lock(&h->lock);
+    c = map_get(&h->apps[app].chans, chan, clen);
+    if (c)
+        hub_publish_locked(h, app, chan, clen, c, f, exclude_socket);
+    pthread_mutex_unlock(&h->lock);
+}
+
+/* Lock held: the presence object of c, for subscription_succeeded. */
+static void
+presence_object(const struct hchan *c, struct buf *out)
+{
+    size_t n = c->members.count, i = 0, bucket = 0;
+    const char **ids = xcalloc(n, sizeof(*ids)), **infos = xcalloc(n, sizeof(*infos));
+    size_t *id_lens = xcalloc(n, sizeof(*id_lens)),
+           *info_lens = xcalloc(n, sizeof(size_t));
+    struct map_node *it = NULL;
+
+    while (map_next(&c->members, &bucket, &it)) {
+        const struct hmember *m = it->val;
+        ids[i] = it->key;
+        id_lens[i] = it->len;
+        infos[i] = m->info;
+        info_lens[i] = m->info_len;
+        i++;
+    }
+    msg_presence_object(out, ids, id_lens, infos, info_lens, n);
+    free(ids);
+    free(infos);
+    free(id_lens);
+    free(info_lens);
+}
+
+/* Lock held: publishes one membership message built by the caller into b. */
+static void
+publish_text_locked(struct hub *h, size_t app, const char *chan, size_t clen,
+                    const struct hchan *c, const struct buf *b, const char *exclude)
+{
+    struct frame *f = frame_new(buf_data(b), b->len);
+
+    hub_publish_locked(h, app, chan, clen, c, f, exclude);
+    frame_unref(f);
+}
+
+int
+hub_subscribe(struct hub *h, size_t app, const char *chan, size_t clen, size_t w,
+              const struct hub_member *member, const char *exclude_socket,
+              struct buf *presence_json, struct mn_err *err)
+{
+    const struct mn_app *a = &h->cfg->apps[app];
+    struct map_node *node, *mnode = NULL;
+    struct hchan *c;
+    bool created;
+    int rc = 0;
+
+    pthread_mutex_lock(&h->lock);
+    node = map_upsert(&h->apps[app].chans, chan, clen, &created);
+    if (created) {
+        c = node->val = xcalloc(1, sizeof(struct hchan));
+        c->per_worker = xcalloc(h->nworkers, sizeof(*c->per_worker));
+    }
+    c = node->val;
+    if (member) {
+        struct hmember *m = map_get(&c->members, member->user_id, member->id_len);
+
+        if (m == NULL && c->members.count >= a->max_presence_members) {
+            rc = mn_err_set(err, 4100, "Presence channel is full (%u members)",
+                            a->max_presence_members);
+            goto out;
+        }
+        mnode = map_upsert(&c->members, member->user_id, member->id_len, &created);
+        if (created) {
+            m = mnode->val = xcalloc(1, sizeof(struct hmember));
+            m->info = xstrndup(member->info, member->info_len);
+            m->info_len = member->info_len;
+        }
+        ((struct hmember *)mnode->val)->conns++;
+    }
+    c->subs++;
+    c->per_worker[w]++;
+    if (member) {
+        presence_object(c, presence_json);
+        if (created) {
+            struct buf b = BUF_INIT;
+
+            msg_member_added(&b, chan, clen, member->user_id, member->id_len,
+                             member->info, member->info_len);
+            publish_text_locked(h, app, chan, clen, c, &b, exclude_socket);
+            buf_free(&b);
+        }
+    }
+out:
+    if (c->subs == 0) {
+        map_del(&h->apps[app].chans, chan, clen);
+        chan_free(c);
+    }
+    pthread_mutex_unlock(&h->lock);
+    return rc;
+}
+
+void
+hub_unsubscribe(struct hub *h, size_t app, const char *chan, size_t clen, size_t w,
+                const char *user_id, size_t id_len)
+{
+    struct hchan *c;
+
+    pthread_mutex_lock(&h->lock);
+    c = map_get(&h->apps[app].chans, chan, clen);
+    if (c == NULL || c->per_worker[w] == 0) {
+        pthread_mutex_unlock(&h->lock);
+        return;
+    }
+    c->subs--;
+    c->per_worker[w]--;
+    if (user_id) {
+        struct hmember *m = map_get(&c->members, user_id, id_len);
+
+        if (m && --m->conns == 0) {
+            struct buf b = BUF_INIT;
+
+            map_del(&c->members, user_id, id_len);
+            free(m->info);
+            free(m);
+            msg_member_removed(&b, chan, clen, user_id, id_len);
+            publish_text_locked(h, app, chan, clen, c, &b, NULL);
+            buf_free(&b);
+        }
+    }
+    if (c->subs == 0) {
+        map_del(&h->apps[app].chans, chan, clen);
+        chan_free(c);
+    }
+    pthread_mutex_unlock(&h->lock);
+}

@@ -1,1 +1,191 @@
-int main(void) { return 0; }
+/* main.c - micronotifier-gateway: arguments, config, signals, and the worker
+ * threads' lifetime. Protocol and state live in the other gateway files. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <libwebsockets.h>
+
+#include "config.h"
+#include "hub.h"
+#include "log.h"
+#include "mem.h"
+#include "worker.h"
+#include "mn.h"
+
+#define MAX_WORKERS 64
+
+static void
+usage(FILE *out)
+{
+    fprintf(out,
+            "usage: micronotifier-gateway [-c FILE] [--check-config] [--config-docs]\n"
+            "  -c, --config FILE   JSON config (without it: the embedded default,\n"
+            "                      localhost:8111 with one demo app)\n"
+            "      --check-config  validate the config and exit 0 (valid) or 1\n"
+            "      --config-docs   print the config reference (docs/config.md)\n"
+            "  -h, --help          this text\n");
+}
+
+static void
+raise_fd_limit(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static void
+banner(const struct mn_config *cfg)
+{
+    const char *ws = cfg->certificate ? "wss" : "ws";
+    const char *http = cfg->certificate ? "https" : "http";
+    const struct mn_app *a = &cfg->apps[0];
+
+    fprintf(stderr,
+            "micronotifier-gateway: config %s, %zu app(s)\n"
+            "  WebSocket (pusher-js wsHost/wsPort): %s://%s:%u/app/%s\n"
+            "  REST API (appId, key, secret, host:port): %s://%s:%u/apps/%s/events\n",
+            cfg->path, cfg->napps, ws, cfg->host, cfg->port, a->key, http, cfg->host,
+            cfg->port, a->id);
+    if (strcmp(cfg->path, "(embedded default)") == 0)
+        fprintf(stderr,
+                "  demo app: appId \"%s\", key \"%s\", secret \"%s\" "
+                "(embedded default; pass -c FILE for your own)\n",
+                a->id, a->key, a->secret);
+}
+
+static unsigned
+worker_count(const struct mn_config *cfg)
+{
+    long n = cfg->workers ? (long)cfg->workers : sysconf(_SC_NPROCESSORS_ONLN);
+
+    if (n < 1)
+        n = 1;
+    return n > MAX_WORKERS ? MAX_WORKERS : (unsigned)n;
+}
+
+static int
+serve(const struct mn_config *cfg)
+{
+    unsigned n = worker_count(cfg);
+    struct worker *workers[MAX_WORKERS] = {0};
+    struct hub *hub = hub_new(cfg, n);
+    sigset_t set;
+    int sig = 0, rc = 0;
+    unsigned i;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    for (i = 0; i < n; i++) {
+        workers[i] = worker_new(hub, i);
+        if (workers[i] == NULL) {
+            rc = 1;
+            break;
+        }
+        hub_set_worker(hub, i, workers[i]);
+    }
+    if (rc == 0) {
+        for (i = 0; i < n; i++)
+            if (worker_start(workers[i]) < 0) {
+                log_err("gateway: cannot start worker thread");
+                abort();
+            }
+        banner(cfg);
+        log_info("gateway: listening host=%s port=%u workers=%u tls=%s", cfg->host,
+                 cfg->port, n, cfg->certificate ? "yes" : "no");
+        do {
+            if (sigwait(&set, &sig) != 0)
+                break;
+            if (sig == SIGHUP)
+                log_info("gateway: SIGHUP ignored (reload not supported yet)");
+        } while (sig == SIGHUP);
+        log_info("gateway: stopping signal=%d", sig);
+        for (i = 0; i < n; i++)
+            worker_stop(workers[i]);
+        for (i = 0; i < n; i++)
+            worker_join_free(workers[i]);
+    } else {
+        /* Contexts built so far never started: stop them in this thread. */
+        for (i = 0; i < n && workers[i]; i++) {
+            worker_stop(workers[i]);
+            worker_start(workers[i]);
+            worker_join_free(workers[i]);
+        }
+    }
+    hub_free(hub);
+    return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", no_argument, NULL, 'C'},
+        {"config-docs", no_argument, NULL, 'D'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *path = NULL;
+    bool check = false;
+    struct mn_config *cfg;
+    struct mn_err err = {0};
+    enum log_level level;
+    int opt, rc;
+
+    while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            path = optarg;
+            break;
+        case 'C':
+            check = true;
+            break;
+        case 'D':
+            config_write_docs(stdout);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        usage(stderr);
+        return 2;
+    }
+    cfg = path ? config_load(path, &err) : config_default();
+    if (cfg == NULL) {
+        fprintf(stderr, "micronotifier-gateway: %s\n", err.msg);
+        return 1;
+    }
+    if (check) {
+        printf("%s: ok\n", cfg->path);
+        config_free(cfg);
+        return 0;
+    }
+    if (cfg->log_level && log_level_parse(cfg->log_level, &level) == 0)
+        log_set_level(level);
+    lws_set_log_level(
+        log_get_level() >= LOG_DEBUG ? LLL_ERR | LLL_WARN | LLL_NOTICE : LLL_ERR, NULL);
+    raise_fd_limit();
+    rc = serve(cfg);
+    config_free(cfg);
+    return rc;
+}

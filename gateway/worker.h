@@ -1,3 +1,41 @@
+/* worker.h - one event-loop thread: a libuv loop, an lws context listening on
+ * the shared port (SO_REUSEPORT), its own connections and the local list of
+ * subscribers per channel. Other threads talk to it only through
+ * worker_post(), which is thread safe. */
 #ifndef MN_WORKER_H
 #define MN_WORKER_H
+
+#include <stddef.h>
+
+#include "chan.h"
+#include "frame.h"
+
+struct hub;
+struct worker;
+
+/* One event for one channel, handed to a worker. */
+struct delivery {
+    struct delivery *next;
+    size_t app;
+    struct frame *frame;                  /* one reference owned by the delivery */
+    char exclude[CHAN_SOCKET_ID_MAX + 1]; /* "" for none */
+    size_t clen;
+    char channel[]; /* NUL-terminated */
+};
+
+struct delivery *delivery_new(size_t app, const char *chan, size_t clen, struct frame *f,
+                              const char *exclude);
+/* Takes d; thread safe. */
+void worker_post(struct worker *w, struct delivery *d);
+
+/* Builds worker index (its loop and lws context) in the calling thread.
+ * Returns NULL when lws cannot listen. */
+struct worker *worker_new(struct hub *hub, size_t index);
+/* Runs the loop in a new thread. */
+int worker_start(struct worker *w);
+/* Asks the worker to close its connections with 4200 and stop; thread safe. */
+void worker_stop(struct worker *w);
+/* Waits for the thread and frees everything. */
+void worker_join_free(struct worker *w);
+
 #endif

@@ -1,1 +1,585 @@
-/* ws.c - stub, being written. */
+/* ws.c - Pusher protocol 7 on one WebSocket connection: the handshake checks
+ * (path, key, protocol version), socket ids, ping/pong and liveness,
+ * subscribe/unsubscribe with signature checks, presence members, client
+ * events, and writing the send queue. Channel state shared across workers is
+ * the hub's; this file keeps the worker-local subscriber vectors. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "chan.h"
+#include "gw.h"
+#include "hub.h"
+#include "log.h"
+#include "mem.h"
+#include "msg.h"
+#include "sign.h"
+#include "mn.h"
+
+#define WRITES_PER_CALLBACK 64
+
+static atomic_uint socket_seq;
+static unsigned socket_base;
+
+/* --- sending --- */
+
+static void
+close_conn(struct conn *c, int code, const char *why)
+{
+    if (c->close_code)
+        return;
+    c->close_code = code;
+    snprintf(c->close_msg, sizeof(c->close_msg), "%s", why);
+    lws_callback_on_writable(c->wsi);
+    /* A client that does not read never becomes writable: bound the wait. */
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, 3);
+}
+
+/* Takes f. A queue past its cap makes c a slow consumer: closed with 4100. */
+static void
+send_frame(struct conn *c, struct frame *f)
+{
+    const struct mn_config *cfg = c->w->cfg;
+
+    if (c->close_code) {
+        frame_unref(f);
+        return;
+    }
+    if (sendq_push_take(&c->q, f, cfg->sendq_max_messages, cfg->sendq_max_bytes) < 0) {
+        log_warn("gateway: slow client closed app=%s socket=%s queued=%zu",
+                 c->app ? c->app->id : "-", c->socket_id, c->q.bytes);
+        sendq_clear(&c->q);
+        c->close_code = 4100;
+        snprintf(c->close_msg, sizeof(c->close_msg), "Over capacity: client too slow");
+        lws_close_reason(c->wsi, 4100, (unsigned char *)c->close_msg,
+                         strlen(c->close_msg));
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+        return;
+    }
+    lws_callback_on_writable(c->wsi);
+}
+
+static void
+send_buf(struct conn *c, struct buf *b)
+{
+    send_frame(c, frame_new(buf_data(b), b->len));
+    buf_reset(b);
+}
+
+static void
+send_error(struct conn *c, int code, const char *message)
+{
+    struct buf b = BUF_INIT;
+
+    msg_error(&b, code, message);
+    send_buf(c, &b);
+    buf_free(&b);
+}
+
+static void
+send_sub_error(struct conn *c, const char *chan, size_t clen, const char *type,
+               const char *error, int status)
+{
+    struct buf b = BUF_INIT;
+
+    msg_subscription_error(&b, chan, clen, type, error, status);
+    send_buf(c, &b);
+    buf_free(&b);
+}
+
+static int
+on_writeable(struct conn *c)
+{
+    struct frame *f;
+    int n = 0;
+
+    while ((f = sendq_peek(&c->q)) != NULL) {
+        if (n++ == WRITES_PER_CALLBACK || lws_send_pipe_choked(c->wsi)) {
+            lws_callback_on_writable(c->wsi);
+            return 0;
+        }
+        if (lws_write(c->wsi, frame_payload(f), f->len, LWS_WRITE_TEXT) < (int)f->len)
+            return -1;
+        sendq_pop(&c->q);
+    }
+    if (c->close_code) {
+        lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
+                         (unsigned char *)c->close_msg, strlen(c->close_msg));
+        return -1;
+    }
+    return 0;
+}
+
+/* --- worker-local subscriber vectors --- */
+
+static struct wchan *
+wchan_add(struct worker *w, size_t app, const char *chan, size_t clen, struct conn *c,
+          size_t *idx)
+{
+    bool created;
+    struct map_node *node = map_upsert(&w->chans[app], chan, clen, &created);
+    struct wchan *wc;
+
+    if (created)
+        node->val = xcalloc(1, sizeof(struct wchan));
+    wc = node->val;
+    if (wc->n == wc->cap) {
+        wc->cap = wc->cap ? wc->cap * 2 : 4;
+        wc->v = xrealloc(wc->v, wc->cap * sizeof(*wc->v));
+    }
+    *idx = wc->n;
+    wc->v[wc->n++] = c;
+    return wc;
+}
+
+static void
+wchan_remove(struct worker *w, size_t app, const char *chan, size_t clen, struct sub *sub)
+{
+    struct wchan *wc = sub->wc;
+    struct conn *moved;
+
+    wc->v[sub->idx] = wc->v[--wc->n];
+    if (sub->idx < wc->n) {
+        moved = wc->v[sub->idx];
+        ((struct sub *)map_get(&moved->subs, chan, clen))->idx = sub->idx;
+    }
+    if (wc->n == 0) {
+        map_del(&w->chans[app], chan, clen);
+        free(wc->v);
+        free(wc);
+    }
+}
+
+void
+ws_deliver(struct worker *w, struct delivery *d)
+{
+    struct wchan *wc = map_get(&w->chans[d->app], d->channel, d->clen);
+
+    if (wc == NULL)
+        return;
+    /* send_frame may close a slow consumer, which never changes wc here:
+     * removal happens in LWS_CALLBACK_CLOSED, outside this loop. */
+    for (size_t i = 0; i < wc->n; i++) {
+        struct conn *c = wc->v[i];
+        if (d->exclude[0] && strcmp(c->socket_id, d->exclude) == 0)
+            continue;
+        send_frame(c, frame_ref(d->frame));
+    }
+}
+
+/* --- subscriptions --- */
+
+static void
+unsubscribe(struct conn *c, const char *chan, size_t clen)
+{
+    struct sub *sub = map_get(&c->subs, chan, clen);
+
+    if (sub == NULL)
+        return;
+    wchan_remove(c->w, c->app_index, chan, clen, sub);
+    map_del(&c->subs, chan, clen);
+    hub_unsubscribe(c->w->hub, c->app_index, chan, clen, c->w->index, sub->user_id,
+                    sub->id_len);
+    free(sub->user_id);
+    free(sub);
+}
+
+static bool
+auth_ok(struct conn *c, const struct msg_in *m, enum chan_kind kind)
+{
+    const char *parts[3] = {c->socket_id, m->channel, m->channel_data};
+    size_t lens[3] = {strlen(c->socket_id), strlen(m->channel),
+                      m->channel_data ? strlen(m->channel_data) : 0};
+    size_t n = kind == CHAN_PRESENCE ? 3 : 2;
+
+    if (m->auth == NULL || (kind == CHAN_PRESENCE && m->channel_data == NULL))
+        return false;
+    return sign_check_auth(c->app->key, c->app->secret, m->auth, strlen(m->auth), parts,
+                           lens, n);
+}
+
+static void
+subscribe(struct conn *c, const struct msg_in *m)
+{
+    const struct mn_app *app = c->app;
+    struct msg_member member = {0};
+    struct hub_member hm, *hmp = NULL;
+    struct buf presence = BUF_INIT, out = BUF_INIT;
+    struct mn_err err = {0};
+    enum chan_kind kind;
+    struct sub *sub;
+    size_t clen;
+    bool created;
+
+    if (m->channel == NULL) {
+        send_error(c, -1, "pusher:subscribe needs a channel");
+        return;
+    }
+    clen = strlen(m->channel);
+    kind = chan_kind_of(m->channel, clen);
+    if (kind == CHAN_INVALID) {
+        send_error(c, -1,
+                   "Invalid channel name: use at most 164 of A-Z a-z 0-9 _ - = @ , . ;");
+        return;
+    }
+    if (map_get(&c->subs, m->channel, clen)) {
+        send_error(c, -1, "Already subscribed to this channel");
+        return;
+    }
+    if (c->subs.count >= app->max_subscriptions) {
+        send_sub_error(c, m->channel, clen, "LimitReached",
+                       "Too many subscriptions on this connection", 403);
+        return;
+    }
+    if (kind == CHAN_USER) {
+        send_sub_error(c, m->channel, clen, "AuthError",
+                       "Only a connection signed in as this user may subscribe", 403);
+        return;
+    }
+    if (chan_kind_needs_auth(kind) && !auth_ok(c, m, kind)) {
+        send_sub_error(c, m->channel, clen, "AuthError",
+                       m->auth ? "Invalid signature: expected HMAC SHA256 hex digest of "
+                                 "socket_id:channel[:channel_data]"
+                               : "Missing auth for a private or presence channel",
+                       401);
+        return;
+    }
+    if (kind == CHAN_PRESENCE) {
+        if (msg_parse_member(m->channel_data, strlen(m->channel_data), "user_id",
+                             app->max_user_id_len, app->max_user_info_bytes, &member,
+                             &err) < 0) {
+            send_sub_error(c, m->channel, clen, "InvalidChannelData", err.msg, 400);
+            return;
+        }
+        hm.user_id = member.user_id;
+        hm.id_len = strlen(member.user_id);
+        hm.info = member.user_info;
+        hm.info_len = member.info_len;
+        hmp = &hm;
+    }
+    if (hub_subscribe(c->w->hub, c->app_index, m->channel, clen, c->w->index, hmp,
+                      c->socket_id, &presence, &err) < 0) {
+        send_sub_error(c, m->channel, clen, "LimitReached", err.msg, 403);
+        msg_member_free(&member);
+        return;
+    }
+    sub = xcalloc(1, sizeof(*sub));
+    sub->wc = wchan_add(c->w, c->app_index, m->channel, clen, c, &sub->idx);
+    if (hmp) {
+        sub->user_id = member.user_id;
+        sub->id_len = hm.id_len;
+        member.user_id = NULL;
+    }
+    map_upsert(&c->subs, m->channel, clen, &created)->val = sub;
+    msg_subscription_succeeded(&out, m->channel, clen, hmp ? buf_data(&presence) : NULL,
+                               hmp ? presence.len : 0);
+    send_buf(c, &out);
+    buf_free(&out);
+    buf_free(&presence);
+    msg_member_free(&member);
+}
+
+/* --- client events --- */
+
+static bool
+rate_ok(struct conn *c)
+{
+    uint64_t now = gw_now_ms();
+
+    if (now - c->rate_window_ms >= 1000) {
+        c->rate_window_ms = now;
+        c->rate_count = 0;
+    }
+    return ++c->rate_count <= c->app->client_event_rate;
+}
+
+static void
+client_event(struct conn *c, const struct msg_in *m)
+{
+    size_t elen = strlen(m->event), clen;
+    struct sub *sub;
+    enum chan_kind kind;
+    struct buf b = BUF_INIT;
+    struct frame *f;
+
+    if (!c->app->client_events) {
+        send_error(c, -1, "Client events are not enabled for this app");
+        return;
+    }
+    if (m->channel == NULL ||
+        (sub = map_get(&c->subs, m->channel, clen = strlen(m->channel))) == NULL) {
+        send_error(c, -1, "Client event rejected: not subscribed to the channel");
+        return;
+    }
+    kind = chan_kind_of(m->channel, clen);
+    if (kind != CHAN_PRIVATE && kind != CHAN_PRESENCE) {
+        send_error(c, -1,
+                   "Client events are only allowed on private and presence channels");
+        return;
+    }
+    if (!chan_event_name_ok(m->event, elen)) {
+        send_error(c, -1, "Invalid event name");
+        return;
+    }
+    if (m->data_len > c->app->max_event_bytes) {
+        send_error(c, -1, "Client event data too large");
+        return;
+    }
+    if (!rate_ok(c)) {
+        send_error(c, 4301, "Client event rate limit exceeded: at most 10 per second");
+        return;
+    }
+    msg_event(&b, m->event, elen, m->channel, clen, m->data ? m->data : "",
+              m->data ? m->data_len : 0, sub->user_id, sub->id_len);
+    f = frame_new(buf_data(&b), b.len);
+    buf_free(&b);
+    hub_publish(c->w->hub, c->app_index, m->channel, clen, f, c->socket_id);
+    frame_unref(f);
+}
+
+static void
+on_message(struct conn *c, const char *text, size_t len)
+{
+    struct msg_in m = {0};
+    struct mn_err err = {0};
+    struct buf b = BUF_INIT;
+
+    if (msg_parse(text, len, &m, &err) < 0) {
+        send_error(c, -1, err.msg);
+        return;
+    }
+    if (strcmp(m.event, "pusher:ping") == 0) {
+        msg_pong(&b);
+        send_buf(c, &b);
+    } else if (strcmp(m.event, "pusher:pong") == 0) {
+        /* liveness already recorded */
+    } else if (strcmp(m.event, "pusher:subscribe") == 0) {
+        subscribe(c, &m);
+    } else if (strcmp(m.event, "pusher:unsubscribe") == 0) {
+        if (m.channel)
+            unsubscribe(c, m.channel, strlen(m.channel));
+    } else if (chan_is_client_event(m.event, strlen(m.event))) {
+        client_event(c, &m);
+    } else {
+        send_error(c, -1, "Unsupported event");
+    }
+    buf_free(&b);
+    msg_in_free(&m);
+}
+
+/* --- connection lifecycle --- */
+
+/* The value of query parameter name, copied into out; false when absent. */
+static bool
+query_param(struct lws *wsi, const char *name, char *out, int outlen)
+{
+    size_t nlen = strlen(name);
+    char frag[128];
+
+    out[0] = '\0';
+    for (int i = 0;
+         lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i) > 0;
+         i++) {
+        if (strncmp(frag, name, nlen) == 0 && frag[nlen] == '=') {
+            size_t n = strlen(frag + nlen + 1);
+            if (n >= (size_t)outlen)
+                return true; /* too long to be valid: an empty value fails the check */
+            memcpy(out, frag + nlen + 1, n + 1);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Checks the path and protocol; 0, or a Pusher close code with *why. */
+static int
+check_handshake(struct conn *c, const char **why)
+{
+    char path[256], proto[32];
+    const char *key;
+    long version;
+    char *end;
+    int n = lws_hdr_copy(c->wsi, path, sizeof(path), WSI_TOKEN_GET_URI);
+
+    if (n <= 5 || strncmp(path, "/app/", 5) != 0 || strchr(path + 5, '/')) {
+        *why = "Path not found: connect to /app/APP_KEY";
+        return 4005;
+    }
+    key = path + 5;
+    c->app = config_app_by_key(c->w->cfg, key, strlen(key));
+    if (c->app == NULL) {
+        *why = "Application does not exist";
+        return 4001;
+    }
+    c->app_index = (size_t)(c->app - c->w->cfg->apps);
+    if (!c->app->enabled) {
+        *why = "Application disabled";
+        return 4003;
+    }
+    if (!query_param(c->wsi, "protocol", proto, sizeof(proto))) {
+        *why = "No protocol version supplied";
+        return 4008;
+    }
+    version = strtol(proto, &end, 10);
+    if (end == proto || *end != '\0') {
+        *why = "Invalid version string format";
+        return 4006;
+    }
+    if (version < 4 || version > 7) {
+        *why = "Unsupported protocol version";
+        return 4007;
+    }
+    return 0;
+}
+
+static void
+established(struct lws *wsi, struct session *s)
+{
+    struct worker *w = lws_context_user(lws_get_context(wsi));
+    struct conn *c = xcalloc(1, sizeof(*c));
+    struct buf b = BUF_INIT;
+    const char *why = NULL;
+    int code;
+
+    c->wsi = wsi;
+    c->w = w;
+    c->last_rx_ms = gw_now_ms();
+    snprintf(c->socket_id, sizeof(c->socket_id), "%u.%u", socket_base,
+             atomic_fetch_add(&socket_seq, 1) + 1);
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    w->nconns++;
+    s->conn = c;
+
+    code = check_handshake(c, &why);
+    if (code == 0 && hub_conn_open(w->hub, c->app_index, &code) == 0)
+        c->counted = true;
+    else if (code == 4004)
+        why = "Application is over its connection quota";
+    else if (code == 4100)
+        why = "Over capacity";
+    if (code) {
+        send_error(c, code, why);
+        close_conn(c, code, why);
+        return;
+    }
+    msg_connection_established(&b, c->socket_id, w->cfg->activity_timeout);
+    send_buf(c, &b);
+    buf_free(&b);
+}
+
+static void
+closed(struct conn *c)
+{
+    struct worker *w = c->w;
+    struct map_node *it = NULL;
+    size_t bucket = 0;
+
+    /* Unsubscribe everything: collect the names first, the map changes. */
+    while (c->subs.count) {
+        bucket = 0;
+        it = NULL;
+        it = map_next(&c->subs, &bucket, &it);
+        unsubscribe(c, it->key, it->len);
+    }
+    map_clear(&c->subs);
+    if (c->counted)
+        hub_conn_close(w->hub, c->app_index);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    w->nconns--;
+    sendq_clear(&c->q);
+    buf_free(&c->rx);
+    free(c);
+}
+
+static int
+receive(struct conn *c, const char *in, size_t len)
+{
+    const struct mn_config *cfg = c->w->cfg;
+    struct lws *wsi = c->wsi;
+
+    c->last_rx_ms = gw_now_ms();
+    c->ping_sent_ms = 0;
+    if (c->close_code)
+        return 0;
+    if (lws_frame_is_binary(wsi)) {
+        static const char msg[] = "Binary frames are not supported";
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, (unsigned char *)msg,
+                         sizeof(msg) - 1);
+        return -1;
+    }
+    if (len > cfg->max_message_bytes - c->rx.len) {
+        static const char msg[] = "Message too large";
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)msg,
+                         sizeof(msg) - 1);
+        return -1;
+    }
+    if (c->rx.len == 0 && lws_is_final_fragment(wsi) && lws_is_first_fragment(wsi)) {
+        on_message(c, in, len);
+        return 0;
+    }
+    buf_append(&c->rx, in, len);
+    if (lws_is_final_fragment(wsi)) {
+        on_message(c, buf_data(&c->rx), c->rx.len);
+        buf_free(&c->rx);
+    }
+    return 0;
+}
+
+int
+ws_callback(struct lws *wsi, enum lws_callback_reasons reason, struct session *s,
+            void *in, size_t len)
+{
+    switch (reason) {
+    case LWS_CALLBACK_ESTABLISHED:
+        if (socket_base == 0)
+            socket_base = (unsigned)(gw_now_ms() % 1000000000u) + 1;
+        established(wsi, s);
+        return 0;
+    case LWS_CALLBACK_RECEIVE:
+        return s->conn ? receive(s->conn, in, len) : -1;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return s->conn ? on_writeable(s->conn) : -1;
+    case LWS_CALLBACK_CLOSED:
+        if (s->conn)
+            closed(s->conn);
+        s->conn = NULL;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+void
+ws_sweep(struct worker *w, uint64_t now)
+{
+    const struct mn_config *cfg = w->cfg;
+    struct buf b = BUF_INIT;
+
+    for (struct conn *c = w->conns; c; c = c->next) {
+        if (c->close_code)
+            continue;
+        if (c->ping_sent_ms == 0 && now - c->last_rx_ms >= cfg->idle_ping * 1000ull) {
+            msg_ping(&b);
+            send_buf(c, &b);
+            c->ping_sent_ms = now;
+        } else if (c->ping_sent_ms &&
+                   now - c->ping_sent_ms >= cfg->pong_timeout * 1000ull) {
+            close_conn(c, 4201, "Pong reply not received");
+        }
+    }
+    buf_free(&b);
+}
+
+void
+ws_close_all(struct worker *w, int code, const char *why)
+{
+    for (struct conn *c = w->conns; c; c = c->next)
+        close_conn(c, code, why);
+}

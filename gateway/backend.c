@@ -1,0 +1,196 @@
+/* backend.c - the gateway's REST backend: runs a rest_query against the hub
+ * (publish to local workers, count subscribers and members) and answers at
+ * once. Frames are encoded before the hub lock is taken; the lock is held
+ * once per request, so the events of one trigger reach every worker in order. */
+#include "hub.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chan.h"
+#include "mem.h"
+#include "msg.h"
+#include "hub_int.h"
+#include "mn.h"
+
+/* Lock held: fills st for channel name (copied) from c (may be NULL). */
+static void
+stat_of(struct rest_chan_stat *st, const char *name, size_t len, const struct hchan *c)
+{
+    memset(st, 0, sizeof(*st));
+    st->name = xstrndup(name, len);
+    if (c == NULL)
+        return;
+    st->occupied = c->subs > 0;
+    st->subscription_count = c->subs;
+    st->user_count = (unsigned)c->members.count;
+}
+
+static void
+stats_free(struct rest_chan_stat *st, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free((char *)st[i].name);
+    free(st);
+}
+
+static void
+do_publish(struct hub *h, size_t app, const struct rest_query *q, rest_answer_fn *done,
+           void *arg)
+{
+    size_t total = 0, k = 0;
+    struct frame **frames;
+    struct rest_chan_stat *st;
+    struct rest_answer ans = {0};
+    bool info = false;
+
+    for (size_t e = 0; e < q->nevents; e++) {
+        total += q->events[e].nchannels;
+        info |= q->events[e].info != 0;
+    }
+    frames = xcalloc(total, sizeof(*frames));
+    for (size_t e = 0; e < q->nevents; e++) {
+        const struct rest_event *ev = &q->events[e];
+        for (size_t c = 0; c < ev->nchannels; c++) {
+            struct buf b = BUF_INIT;
+
+            msg_event(&b, ev->name, ev->name_len, ev->channels[c],
+                      strlen(ev->channels[c]), ev->data, ev->data_len, NULL, 0);
+            frames[k++] = frame_new(buf_data(&b), b.len);
+            buf_free(&b);
+        }
+    }
+    st = info ? xcalloc(total, sizeof(*st)) : NULL;
+    k = 0;
+    pthread_mutex_lock(&h->lock);
+    for (size_t e = 0; e < q->nevents; e++) {
+        const struct rest_event *ev = &q->events[e];
+        for (size_t c = 0; c < ev->nchannels; c++, k++) {
+            size_t clen = strlen(ev->channels[c]);
+            struct hchan *ch = map_get(&h->apps[app].chans, ev->channels[c], clen);
+
+            if (ch)
+                hub_publish_locked(h, app, ev->channels[c], clen, ch, frames[k],
+                                   ev->socket_id);
+            if (st)
+                stat_of(&st[k], ev->channels[c], clen, ch);
+        }
+    }
+    pthread_mutex_unlock(&h->lock);
+    for (k = 0; k < total; k++)
+        frame_unref(frames[k]);
+    free(frames);
+    ans.chans = st;
+    ans.nchans = st ? total : 0;
+    done(arg, &ans);
+    if (st)
+        stats_free(st, total);
+}
+
+static bool
+has_prefix(const char *s, size_t len, const char *p, size_t plen)
+{
+    return len >= plen && strncmp(s, p, plen) == 0;
+}
+
+static void
+do_channels(struct hub *h, size_t app, const struct rest_query *q, rest_answer_fn *done,
+            void *arg)
+{
+    struct rest_answer ans = {0};
+    struct rest_chan_stat *st;
+    struct map_node *it = NULL;
+    size_t bucket = 0, n = 0;
+
+    pthread_mutex_lock(&h->lock);
+    st = xcalloc(h->apps[app].chans.count, sizeof(*st));
+    while (map_next(&h->apps[app].chans, &bucket, &it)) {
+        const struct hchan *c = it->val;
+        if (c->subs == 0 ||
+            (q->prefix && !has_prefix(it->key, it->len, q->prefix, q->prefix_len)))
+            continue;
+        stat_of(&st[n++], it->key, it->len, c);
+    }
+    pthread_mutex_unlock(&h->lock);
+    ans.chans = st;
+    ans.nchans = n;
+    done(arg, &ans);
+    stats_free(st, n);
+}
+
+static void
+do_channel(struct hub *h, size_t app, const struct rest_query *q, rest_answer_fn *done,
+           void *arg)
+{
+    struct rest_answer ans = {0};
+    struct rest_chan_stat st;
+
+    pthread_mutex_lock(&h->lock);
+    stat_of(&st, q->channel, q->channel_len,
+            map_get(&h->apps[app].chans, q->channel, q->channel_len));
+    pthread_mutex_unlock(&h->lock);
+    ans.chans = &st;
+    ans.nchans = 1;
+    done(arg, &ans);
+    free((char *)st.name);
+}
+
+static void
+do_users(struct hub *h, size_t app, const struct rest_query *q, rest_answer_fn *done,
+         void *arg)
+{
+    struct rest_answer ans = {0};
+    const struct hchan *c;
+    char **users = NULL;
+    size_t n = 0;
+
+    pthread_mutex_lock(&h->lock);
+    c = map_get(&h->apps[app].chans, q->channel, q->channel_len);
+    if (c) {
+        struct map_node *it = NULL;
+        size_t bucket = 0;
+
+        users = xcalloc(c->members.count, sizeof(*users));
+        while (map_next(&c->members, &bucket, &it))
+            users[n++] = xstrndup(it->key, it->len);
+    }
+    pthread_mutex_unlock(&h->lock);
+    ans.users = (const char *const *)users;
+    ans.nusers = n;
+    done(arg, &ans);
+    for (size_t i = 0; i < n; i++)
+        free(users[i]);
+    free(users);
+}
+
+void
+hub_rest_call(void *be, const struct rest_query *q, rest_answer_fn *done, void *arg)
+{
+    struct hub *h = be;
+    size_t app = (size_t)(q->app - h->cfg->apps);
+    struct rest_answer ans = {0};
+
+    switch (q->op) {
+    case REST_PUBLISH:
+        do_publish(h, app, q, done, arg);
+        return;
+    case REST_CHANNELS:
+        do_channels(h, app, q, done, arg);
+        return;
+    case REST_CHANNEL:
+        do_channel(h, app, q, done, arg);
+        return;
+    case REST_USERS:
+        do_users(h, app, q, done, arg);
+        return;
+    case REST_TERMINATE:
+        /* Sign-in is not implemented yet, so no connection is signed in as
+         * anyone: there is nothing to terminate. */
+        done(arg, &ans);
+        return;
+    }
+    ans.status = 500;
+    ans.message = "Unknown operation";
+    done(arg, &ans);
+}
