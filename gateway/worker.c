@@ -117,8 +117,9 @@ on_tick(uv_timer_t *timer)
     if (w->nconns > 0 && now < w->stop_deadline)
         return;
     uv_timer_stop(&w->tick);
+    /* First stage: closes the connections and lws's handles on our loop;
+     * worker_join_free finishes it once the loop has run dry. */
     lws_context_destroy(w->ctx);
-    w->ctx = NULL;
     uv_close((uv_handle_t *)&w->tick, on_closed_handle);
     uv_close((uv_handle_t *)&w->wake, on_closed_handle);
 }
@@ -332,6 +333,9 @@ worker_join_free(struct worker *w)
         return;
     pthread_join(w->thread, NULL);
     /* lws may leave handles to close after its context is gone. */
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    if (w->ctx)
+        lws_context_destroy(w->ctx); /* with a foreign loop: the final stage */
     uv_run(&w->loop, UV_RUN_DEFAULT);
     uv_loop_close(&w->loop);
     for (d = w->inbox; d; d = next) {

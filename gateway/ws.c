@@ -175,10 +175,11 @@ unsubscribe(struct conn *c, const char *chan, size_t clen)
 
     if (sub == NULL)
         return;
+    /* chan may be the key of the node map_del frees: use it before that. */
     wchan_remove(c->w, c->app_index, chan, clen, sub);
-    map_del(&c->subs, chan, clen);
     hub_unsubscribe(c->w->hub, c->app_index, chan, clen, c->w->index, sub->user_id,
                     sub->id_len);
+    map_del(&c->subs, chan, clen);
     free(sub->user_id);
     free(sub);
 }
