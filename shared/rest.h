@@ -14,20 +14,21 @@
 #include "config.h"
 
 struct rest_req {
-    const char *method;   /* "GET", "POST", ... */
-    const char *path;     /* as received, no query, not decoded; prefix stripped */
+    const char *method; /* "GET", "POST", ... */
+    const char *path;   /* as received, no query, not decoded; prefix stripped */
     size_t path_len;
-    const char *query;    /* raw query string without '?', or NULL */
+    const char *query; /* raw query string without '?', or NULL */
     size_t query_len;
-    const char *body;     /* raw body or NULL */
+    const char *body; /* raw body or NULL */
     size_t body_len;
-    int64_t now;          /* Unix seconds, for the auth_timestamp window */
+    int64_t now; /* Unix seconds, for the auth_timestamp window */
 };
 
+/* Allocated by rest.c; whoever receives it frees it with rest_res_free. */
 struct rest_res {
-    int status;                /* 200, 400, 401, 403, 404, 405, 413, 503 */
-    const char *content_type;  /* "application/json" or "text/plain" */
-    struct buf body;           /* owned; rest_res_free releases it */
+    int status;               /* 200, 400, 401, 403, 404, 405, 413, 500, 503 */
+    const char *content_type; /* "application/json" or "text/plain" */
+    struct buf body;          /* owned; rest_res_free releases it */
 };
 
 enum rest_op {
@@ -57,27 +58,28 @@ struct rest_event {
     unsigned info;         /* REST_INFO_* wanted for each channel */
 };
 
-/* What the backend is asked; everything borrowed for the call. */
+/* What the backend is asked. Everything is borrowed, and stays valid until
+ * the backend calls done (so an asynchronous backend need not copy). */
 struct rest_query {
     enum rest_op op;
     const struct mn_app *app;
     const struct rest_event *events; /* REST_PUBLISH */
     size_t nevents;
-    const char *channel;             /* REST_CHANNEL, REST_USERS */
+    const char *channel; /* REST_CHANNEL, REST_USERS */
     size_t channel_len;
-    const char *prefix;              /* REST_CHANNELS filter_by_prefix, or NULL */
+    const char *prefix; /* REST_CHANNELS filter_by_prefix, or NULL */
     size_t prefix_len;
-    const char *user_id;             /* REST_TERMINATE */
+    const char *user_id; /* REST_TERMINATE */
     size_t user_id_len;
-    unsigned info;                   /* REST_CHANNEL(S): REST_INFO_* */
+    unsigned info; /* REST_CHANNEL(S): REST_INFO_* */
 };
 
 struct rest_chan_stat {
     const char *name;
     bool occupied;
-    unsigned user_count;          /* presence */
-    unsigned subscription_count;  /* connections subscribed */
-    const char *cache_data;       /* cache channels, NULL when empty */
+    unsigned user_count;         /* presence */
+    unsigned subscription_count; /* connections subscribed */
+    const char *cache_data;      /* cache channels, NULL when empty */
     size_t cache_len;
     const char *cache_event;
     unsigned cache_ttl;
@@ -88,7 +90,8 @@ struct rest_answer {
     int status;          /* 0 on success, else an HTTP status (503: bus down) */
     const char *message; /* with a non-zero status */
     /* REST_CHANNELS: occupied channels; REST_CHANNEL: exactly one;
-     * REST_PUBLISH with info: one per (event, channel) pair in order. */
+     * REST_PUBLISH when any event asks info: one per (event, channel) pair
+     * of every event, in order (also for the events that ask none). */
     const struct rest_chan_stat *chans;
     size_t nchans;
     const char *const *users; /* REST_USERS: distinct user ids */
@@ -112,6 +115,7 @@ typedef void rest_done_fn(void *arg, struct rest_res *res);
  * as rest_handle returns: what the backend needs is copied. */
 void rest_handle(const struct mn_config *cfg, const struct rest_backend *backend,
                  const struct rest_req *req, rest_done_fn *done, void *arg);
+/* Frees res->body and res itself; rest_res_free(NULL) does nothing. */
 void rest_res_free(struct rest_res *res);
 
 #endif
