@@ -167,8 +167,11 @@ http_callback(struct lws *wsi, enum lws_callback_reasons reason, struct session 
               void *in, size_t len)
 {
     struct worker *w = lws_context_user(lws_get_context(wsi));
-    struct http_txn *t = s->txn;
+    struct http_txn *t;
 
+    if (s == NULL) /* lws calls some close reasons before it allocated ours */
+        return 0;
+    t = s->txn;
     switch (reason) {
     case LWS_CALLBACK_HTTP:
         return on_http(wsi, s, in);

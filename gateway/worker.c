@@ -38,6 +38,9 @@ on_closed_handle(uv_handle_t *handle)
 
 static void on_accept(uv_poll_t *poll, int status, int events);
 
+/* lws's TLS teardown touches OpenSSL globals: one context at a time. */
+static pthread_mutex_t destroy_lock = PTHREAD_MUTEX_INITIALIZER;
+
 struct delivery *
 delivery_new(size_t app, const char *chan, size_t clen, struct frame *f,
              const char *exclude)
@@ -119,7 +122,9 @@ on_tick(uv_timer_t *timer)
     uv_timer_stop(&w->tick);
     /* First stage: closes the connections and lws's handles on our loop;
      * worker_join_free finishes it once the loop has run dry. */
+    pthread_mutex_lock(&destroy_lock);
     lws_context_destroy(w->ctx);
+    pthread_mutex_unlock(&destroy_lock);
     uv_close((uv_handle_t *)&w->tick, on_closed_handle);
     uv_close((uv_handle_t *)&w->wake, on_closed_handle);
 }
@@ -249,7 +254,9 @@ create_context(struct worker *w)
     info.max_http_header_pool = 1024;
     info.pt_serv_buf_size = 16384;
     if (cfg->certificate && cfg->private_key) {
-        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        /* OpenSSL's global init once per process; the server needs no CA store. */
+        info.options |=
+            LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = cfg->certificate;
         info.ssl_private_key_filepath = cfg->private_key;
         info.ssl_cipher_list =

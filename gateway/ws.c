@@ -537,6 +537,8 @@ int
 ws_callback(struct lws *wsi, enum lws_callback_reasons reason, struct session *s,
             void *in, size_t len)
 {
+    if (s == NULL)
+        return reason == LWS_CALLBACK_CLOSED ? 0 : -1;
     switch (reason) {
     case LWS_CALLBACK_ESTABLISHED:
         if (socket_base == 0)
