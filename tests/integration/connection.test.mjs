@@ -99,7 +99,7 @@ const closeCases = [
     { what: 'a path other than /app/KEY', opts: { path: '/foo' }, code: 4005 },
     { what: 'no protocol parameter', opts: { query: null }, code: 4008 },
     { what: 'protocol=2 (unsupported)', opts: { query: 'protocol=2' }, code: 4007 },
-    { what: 'protocol=5 (unsupported)', opts: { query: 'protocol=5&client=js&version=8.6.0' }, code: 4007 },
+    { what: 'protocol=3 (no longer supported)', opts: { query: 'protocol=3&client=js&version=8.6.0' }, code: 4007 },
     { what: 'protocol=abc (not a number)', opts: { query: 'protocol=abc&client=js&version=8.6.0' }, code: 4006 },
 ];
 

@@ -3,6 +3,7 @@
 // and size limits (PROTOCOL.md section 12; RELIABILITY P4, R10, R11).
 import test from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 
 import {
     startGateway, rawConnect, connectClient, waitForEvent, okJson, expectStatus,
@@ -193,11 +194,27 @@ test('event data of 10240 bytes is accepted, 10241 is 413', async (t) => {
     await okJson(rest.trigger(ch, 'max', 'a'.repeat(10240)));
     const m = await c.waitFor('max');
     assert.equal(m.data.length, 10240);
-    await expectStatus(rest.trigger(ch, 'over', 'a'.repeat(10241)), 413);
-    await expectStatus(rest.triggerBatch([{ channel: ch, name: 'over', data: 'b'.repeat(10241) }]), 413);
-    await okJson(rest.trigger(ch, 'marker', {}));
+    // One connection per request here; keep-alive after a 413 is the next test.
+    const fresh = gw.rest('app1', { agent: new http.Agent({ keepAlive: false }) });
+    await expectStatus(fresh.trigger(ch, 'over', 'a'.repeat(10241)), 413);
+    await expectStatus(fresh.triggerBatch([{ channel: ch, name: 'over', data: 'b'.repeat(10241) }]), 413);
+    await okJson(fresh.trigger(ch, 'marker', {}));
     await c.waitFor('marker');
     assert.equal(c.messages.count('over'), 0);
+});
+
+test('after a 413 the SDK (keep-alive connection) can trigger again', async () => {
+    const sdk = gw.rest('app1', { agent: new http.Agent({ keepAlive: true, maxSockets: 1 }) });
+    await expectStatus(sdk.trigger(uniq('ka-'), 'over', 'a'.repeat(10241)), 413);
+    await okJson(sdk.trigger(uniq('ka-'), 'next', {}));
+});
+
+test('after a 400 and a 401 the SDK (keep-alive connection) can trigger again', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    await expectStatus(gw.rest('app1', { agent }).get({ path: '/channels', params: { info: 'user_count' } }), 400);
+    await okJson(gw.rest('app1', { agent }).trigger(uniq('ka-'), 'next', {}));
+    await expectStatus(gw.rest('app1', { agent, secret: 'bad' }).trigger(uniq('ka-'), 'x', {}), 401);
+    await okJson(gw.rest('app1', { agent }).trigger(uniq('ka-'), 'next', {}));
 });
 
 test('a request body over max-request-size (256 KiB) is 413', async () => {

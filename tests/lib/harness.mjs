@@ -830,7 +830,9 @@ export async function signedRequest(gw, opts = {}) {
     return httpRequest(gw, { method, path: `${reqPath}?${query}`, headers, body: bodyText });
 }
 
-/** A plain HTTP(S) request to the gateway. Resolves {status, text, json, headers}. */
+/** A plain HTTP(S) request to the gateway on a fresh connection (no keep-alive
+ * pool, so one test's refused request cannot spoil the next). Resolves
+ * {status, text, json, headers}. */
 export function httpRequest(gw, { method = 'GET', path: p = '/', headers = {}, body = '' } = {}) {
     const mod = gw.tls ? https : http;
     return new Promise((resolve, reject) => {
@@ -841,7 +843,8 @@ export function httpRequest(gw, { method = 'GET', path: p = '/', headers = {}, b
             method,
             path: p,
             headers: { ...headers, 'content-length': buf.length },
-            agent: gw.tls ? tlsAgent() : undefined,
+            agent: false,
+            ca: gw.tls ? fs.readFileSync(certFile) : undefined,
             timeout: 10000,
         }, (res) => {
             const chunks = [];

@@ -1,0 +1,46 @@
+// signin.mjs - user sign-in helpers for the tests of issue 3 (users, watchlist,
+// authorized connections), on top of harness.mjs: a raw pusher:signin signed by
+// the `pusher` SDK, and pusher-js's own signin() awaited to signin_success.
+
+import { connectClient } from './harness.mjs';
+
+/**
+ * Sends pusher:signin on a raw client with user_data signed by the SDK for app
+ * (config name, default app1; `secret` signs with another secret), or with
+ * `auth` / `userData` text given as is, and resolves the first answer: the
+ * pusher:signin_success or a pusher:error arriving after the request.
+ */
+export async function rawSignin(c, user, opts = {}) {
+    const { app = 'app1', secret, auth, userData, timeout = 2000 } = opts;
+    if (!c.socketId) await c.established();
+    const signed = c.gw.rest(app, secret ? { secret } : {}).authenticateUser(c.socketId, user);
+    const from = c.messages.items.length;
+    c.send({
+        event: 'pusher:signin',
+        data: { auth: auth ?? signed.auth, user_data: userData ?? signed.user_data },
+    });
+    const f = (m) => m.event === 'pusher:signin_success' || m.event === 'pusher:error';
+    f.what = 'an answer to pusher:signin';
+    return c.waitFor(f, { from, timeout });
+}
+
+/**
+ * Connects pusher-js with userAuthentication signing `user` through the SDK,
+ * calls pusher.signin() and resolves the client once pusher:signin_success has
+ * arrived. Options as connectClient (app, t, presence, options...).
+ */
+export async function signedInClient(gw, user, opts = {}) {
+    const c = await connectClient(gw, { ...opts, user });
+    const from = c.messages.items.length;
+    c.pusher.signin();
+    await c.messages.waitFor('pusher:signin_success', { from, timeout: opts.timeout ?? 3000 });
+    return c;
+}
+
+/** Resolves once pusher-js has subscribed its #server-to-user-{id} channel. */
+export function userChannelReady(c, timeout = 3000) {
+    const f = (m) => m.event === 'pusher_internal:subscription_succeeded' &&
+        typeof m.channel === 'string' && m.channel.startsWith('#server-to-user-');
+    f.what = 'subscription_succeeded on #server-to-user-';
+    return c.messages.waitFor(f, { timeout });
+}
