@@ -2,23 +2,24 @@
 // authorized connections), on top of harness.mjs: a raw pusher:signin signed by
 // the `pusher` SDK, and pusher-js's own signin() awaited to signin_success.
 
-import { connectClient } from './harness.mjs';
+import { connectClient, hmacHex } from './harness.mjs';
 
 /**
- * Sends pusher:signin on a raw client with user_data signed by the SDK for app
- * (config name, default app1; `secret` signs with another secret), or with
- * `auth` / `userData` text given as is, and resolves the first answer: the
- * pusher:signin_success or a pusher:error arriving after the request.
+ * Sends pusher:signin on a raw client with user_data = JSON of `user`, signed
+ * for app (config name, default app1; `secret` signs with another secret), or
+ * with `auth` / `userData` text given as is, and resolves the first answer:
+ * the pusher:signin_success or a pusher:error arriving after the request.
  */
 export async function rawSignin(c, user, opts = {}) {
     const { app = 'app1', secret, auth, userData, timeout = 2000 } = opts;
     if (!c.socketId) await c.established();
-    const signed = c.gw.rest(app, secret ? { secret } : {}).authenticateUser(c.socketId, user);
+    const a = c.gw.app(app);
+    // Signed by hand (the SDK refuses user data without an id, which the
+    // refusal tests need); the SDK's authenticateUser serialises the same way.
+    const text = userData ?? JSON.stringify(user);
+    const sig = hmacHex(secret ?? a.secret, `${c.socketId}::user::${text}`);
     const from = c.messages.items.length;
-    c.send({
-        event: 'pusher:signin',
-        data: { auth: auth ?? signed.auth, user_data: userData ?? signed.user_data },
-    });
+    c.send({ event: 'pusher:signin', data: { auth: auth ?? `${a.key}:${sig}`, user_data: text } });
     const f = (m) => m.event === 'pusher:signin_success' || m.event === 'pusher:error';
     f.what = 'an answer to pusher:signin';
     return c.waitFor(f, { from, timeout });
