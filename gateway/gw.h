@@ -49,6 +49,7 @@ struct worker {
     struct map *chans;  /* per app: channel name -> struct wchan */
     struct conn *conns; /* every Pusher connection of this worker */
     size_t nconns;
+    struct bus_server *bus; /* worker 0: the local bus (bus_server.c), or NULL */
 };
 
 /* One channel a connection is subscribed to (value in conn->subs). */
@@ -94,6 +95,13 @@ void ws_deliver(struct worker *w, struct delivery *d);
 void ws_sweep(struct worker *w, uint64_t now);
 /* Closes every connection with code (4200 on shutdown). */
 void ws_close_all(struct worker *w, int code, const char *why);
+
+/* bus_server.c: the local bus on worker w's loop (worker 0). Start before the
+ * loop runs; -1 (logged) when local-socket cannot be listened on. Stop on the
+ * worker's thread: closes every bus connection and removes the socket file. */
+struct bus_server;
+int bus_server_start(struct worker *w);
+void bus_server_stop(struct worker *w);
 
 /* http.c */
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, struct session *s,

@@ -12,6 +12,7 @@
 #include <libwebsockets.h>
 
 #include "config.h"
+#include "gw.h"
 #include "hub.h"
 #include "log.h"
 #include "mem.h"
@@ -98,6 +99,9 @@ serve(const struct mn_config *cfg)
         }
         hub_set_worker(hub, i, workers[i]);
     }
+    /* The local bus lives on worker 0's loop, which is not running yet. */
+    if (rc == 0 && cfg->local_socket != NULL && bus_server_start(workers[0]) < 0)
+        rc = 1;
     if (rc == 0) {
         for (i = 0; i < n; i++)
             if (worker_start(workers[i]) < 0) {

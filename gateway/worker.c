@@ -98,6 +98,7 @@ on_wake(uv_async_t *handle)
         w->stop_deadline = gw_now_ms() + 1000;
         uv_close((uv_handle_t *)&w->accept_poll, on_closed_handle);
         close(w->listen_fd);
+        bus_server_stop(w);
         ws_close_all(w, 4200, "Server shutting down, reconnect");
     }
 }

@@ -23,8 +23,8 @@
 #define NO_FIELD SIZE_MAX
 #define SHOWN_KEY_MAX 64 /* bytes of an unknown key quoted back in a message */
 
-enum cfg_level { LVL_TOP, LVL_APP, LVL_REDIS };
-enum cfg_type { CFG_STR, CFG_BOOL, CFG_UINT, CFG_APPS, CFG_REDIS };
+enum cfg_level { LVL_TOP, LVL_APP, LVL_REDIS, LVL_API };
+enum cfg_type { CFG_STR, CFG_BOOL, CFG_UINT, CFG_APPS, CFG_REDIS, CFG_API };
 
 enum {
     CFG_REQUIRED = 1,    /* must be present */
@@ -49,11 +49,12 @@ struct cfg_key {
 };
 
 static check_fn check_nonempty, check_word, check_ident, check_secret, check_address,
-    check_log_level;
+    check_log_level, check_listen, check_mode, check_prefix;
 
 #define TOP(f) offsetof(struct mn_config, f)
 #define APP(f) offsetof(struct mn_app, f)
 #define RED(f) offsetof(struct mn_redis, f)
+#define API(f) offsetof(struct mn_api, f)
 #define BIG 10000000u
 
 /* The order here is the order of docs/config.md. */
@@ -74,6 +75,8 @@ static const struct cfg_key keys[] = {
      TOP(local_socket),
      "Unix socket of the gateway's local bus, which `micronotifier-api` on the "
      "same host connects to in standalone mode"},
+    {"api", CFG_API, 0, NULL, 0, 0, NULL, NO_FIELD,
+     "where `micronotifier-api` listens for FastCGI and SCGI (keys below)"},
     {"workers", CFG_UINT, 0, "0", 0, 64, NULL, TOP(workers),
      "worker threads of the gateway, one event loop each; 0: one per CPU core"},
     {"activity-timeout", CFG_UINT, 0, "120", 1, 86400, NULL, TOP(activity_timeout),
@@ -164,9 +167,24 @@ static const struct cfg_key keys[] = {
     {"redis.secure", CFG_BOOL, CFG_FALSE_ONLY, "false", 0, 0, NULL, NO_FIELD,
      "from the original (TLS to Redis); not supported, since Debian's hiredis 0.14 "
      "has no TLS: must be false"},
+
+    {"api.fastcgi", CFG_STR, CFG_EMPTY_UNSET, NULL, 0, SUN_PATH_MAX, check_listen,
+     API(fastcgi),
+     "FastCGI listener: `host:port`, or the path of a Unix socket (relative to the "
+     "config file's directory)"},
+    {"api.scgi", CFG_STR, CFG_EMPTY_UNSET, NULL, 0, SUN_PATH_MAX, check_listen, API(scgi),
+     "SCGI listener: `host:port`, or the path of a Unix socket"},
+    {"api.socket-mode", CFG_STR, 0, "\"0660\"", 0, 4, check_mode, API(socket_mode),
+     "octal permissions of the Unix sockets the daemon creates (give the web server's "
+     "group access, nobody else)"},
+    {"api.prefix", CFG_STR, CFG_EMPTY_UNSET, NULL, 0, 255, check_prefix, API(prefix),
+     "URL prefix the web server mounts the API under (`/pusher`): removed before "
+     "`/apps/...`, so that the signatures of the Pusher libraries verify"},
+    {"api.threads", CFG_UINT, 0, "4", 1, 64, NULL, API(threads),
+     "request threads per listener; each handles one request at a time"},
 };
 
-static const char *const level_prefix[] = {"", "applications[].", "redis."};
+static const char *const level_prefix[] = {"", "applications[].", "redis.", "api."};
 
 /* Where an error is reported: the file name and the caller's err. */
 struct walk {
@@ -186,7 +204,11 @@ level_of(const struct cfg_key *k)
 static const char *
 leaf_of(const struct cfg_key *k)
 {
-    return k->path + strlen(level_prefix[level_of(k)]);
+    size_t n = strlen(level_prefix[level_of(k)]);
+
+    /* Always true (level_of matched the prefix); it tells gcc's array-bounds
+     * check, which cannot see that, that "api" is not read past its end. */
+    return strnlen(k->path, n) == n ? k->path + n : k->path;
 }
 
 static const struct cfg_key *
@@ -312,10 +334,60 @@ check_address(const char *s, size_t len)
     return NULL;
 }
 
+/* api.fastcgi, api.scgi: "host:port", or a Unix socket path. */
+static const char *
+check_listen(const char *s, size_t len)
+{
+    if (len == 0)
+        return "must not be empty";
+    if (host_port_ok(s, len))
+        return NULL;
+    if (has_space(s, len))
+        return "must be \"host:port\" or a socket path without whitespace or control "
+               "characters";
+    if (s[len - 1] == '/')
+        return "must be \"host:port\" or the path of a socket, not a directory";
+    return NULL;
+}
+
+/* api.socket-mode: octal permission bits, "0660" or "660". */
+static const char *
+check_mode(const char *s, size_t len)
+{
+    if (len < 3)
+        return "must be octal permissions such as \"0660\"";
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < '0' || s[i] > '7' || (len == 4 && i == 0 && s[i] != '0'))
+            return "must be octal permissions such as \"0660\"";
+    return NULL;
+}
+
+/* api.prefix: "/a" or "/a/b": starts with '/', no trailing '/', nothing that
+ * a path would escape or end at. */
+static const char *
+check_prefix(const char *s, size_t len)
+{
+    if (s[0] != '/' || len < 2 || s[len - 1] == '/')
+        return "must start with '/' and not end with '/' (\"/pusher\")";
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c <= ' ' || c >= 0x7f || c == '?' || c == '#' || c == '%')
+            return "must be a plain path (no spaces, '?', '#', '%' or non-ASCII)";
+    }
+    return NULL;
+}
+
+bool
+config_is_host_port(const char *addr)
+{
+    return addr != NULL && host_port_ok(addr, strlen(addr));
+}
+
 /* --- reading values ------------------------------------------------------ */
 
 static int parse_apps(const struct walk *w, json_t *arr, struct mn_config *cfg);
 static int parse_redis(const struct walk *w, json_t *obj, struct mn_config *cfg);
+static int parse_api(const struct walk *w, json_t *obj, struct mn_config *cfg);
 
 static int
 set_string(const struct walk *w, const struct cfg_key *k, const char *where, json_t *v,
@@ -370,6 +442,8 @@ set_value(const struct walk *w, const struct cfg_key *k, const char *where, json
         return parse_apps(w, v, base);
     case CFG_REDIS:
         return parse_redis(w, v, base);
+    case CFG_API:
+        return parse_api(w, v, base);
     }
     return 0;
 }
@@ -434,7 +508,7 @@ fail_unknown(const struct walk *w, enum cfg_level lvl, const char *where,
              const char *name)
 {
     static const char *const home[] = {"the top level", "each applications[] entry",
-                                       "\"redis\""};
+                                       "\"redis\"", "\"api\""};
     char shown[SHOWN_KEY_MAX + 1];
     size_t n = strnlen(name, SHOWN_KEY_MAX);
     const struct cfg_key *near = NULL;
@@ -535,6 +609,15 @@ parse_redis(const struct walk *w, json_t *obj, struct mn_config *cfg)
         return fail(w, "", "redis", "must be an object");
     cfg->has_redis = true;
     return walk_object(w, obj, LVL_REDIS, "redis.", &cfg->redis);
+}
+
+static int
+parse_api(const struct walk *w, json_t *obj, struct mn_config *cfg)
+{
+    if (!json_is_object(obj))
+        return fail(w, "", "api", "must be an object");
+    cfg->has_api = true;
+    return walk_object(w, obj, LVL_API, "api.", &cfg->api);
 }
 
 /* --- rules across keys --------------------------------------------------- */
@@ -642,6 +725,7 @@ config_parse(const char *text, size_t len, const char *name, struct mn_err *err)
     cfg->path = xstrdup(w.file);
     apply_defaults(LVL_TOP, cfg);
     apply_defaults(LVL_REDIS, &cfg->redis);
+    apply_defaults(LVL_API, &cfg->api);
     if (!json_is_object(root)) {
         mn_err_set(err, 0, "%s: the top level must be an object", w.file);
         goto fail;
@@ -649,7 +733,11 @@ config_parse(const char *text, size_t len, const char *name, struct mn_err *err)
     if (walk_object(&w, root, LVL_TOP, "", cfg) < 0 || validate(&w, cfg) < 0 ||
         resolve(&w, "certificate", &cfg->certificate, 4095) < 0 ||
         resolve(&w, "private-key", &cfg->private_key, 4095) < 0 ||
-        resolve(&w, "local-socket", &cfg->local_socket, SUN_PATH_MAX) < 0)
+        resolve(&w, "local-socket", &cfg->local_socket, SUN_PATH_MAX) < 0 ||
+        (!config_is_host_port(cfg->api.fastcgi) &&
+         resolve(&w, "api.fastcgi", &cfg->api.fastcgi, SUN_PATH_MAX) < 0) ||
+        (!config_is_host_port(cfg->api.scgi) &&
+         resolve(&w, "api.scgi", &cfg->api.scgi, SUN_PATH_MAX) < 0))
         goto fail;
     json_decref(root);
     return cfg;
@@ -731,6 +819,7 @@ config_free(struct mn_config *cfg)
         free_level(LVL_APP, &cfg->apps[i]);
     free(cfg->apps);
     free_level(LVL_REDIS, &cfg->redis);
+    free_level(LVL_API, &cfg->api);
     free_level(LVL_TOP, cfg);
     free(cfg->path);
     free(cfg);
@@ -828,6 +917,10 @@ static const struct docs_section sections[] = {
      "channel state through it. For Sentinel, list the sentinels:\n"
      "`\"redis\": {\"address\": \"10.0.0.1:26379,10.0.0.2:26379\", \"sentinel\": true,\n"
      "\"master-name\": \"mymaster\"}`.\n"},
+    {LVL_API, "## Keys of `api`\n",
+     "Read by `micronotifier-api` only (see docs/api-daemon.md). Give `fastcgi`,\n"
+     "`scgi` or both. A Unix socket is created with `socket-mode`; a stale one is\n"
+     "replaced, one another process listens on is refused.\n"},
 };
 
 /* A table cell: '|' would end the cell, so it is escaped. */
@@ -844,8 +937,8 @@ docs_cell(FILE *out, const char *s)
 static void
 docs_row(FILE *out, const struct cfg_key *k)
 {
-    static const char *const types[] = {"string", "boolean", "integer",
-                                        "array of objects", "object"};
+    static const char *const types[] = {"string",           "boolean", "integer",
+                                        "array of objects", "object",  "object"};
 
     fprintf(out, "| `%s` | %s", leaf_of(k), types[k->type]);
     if (k->type == CFG_UINT)

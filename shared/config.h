@@ -43,6 +43,15 @@ struct mn_redis {
     unsigned node_timeout;   /* s (15) */
 };
 
+/* "api": where micronotifier-api listens (issue 4). */
+struct mn_api {
+    char *fastcgi;     /* "fastcgi": "host:port" or a Unix socket path, or NULL */
+    char *scgi;        /* "scgi": the same, or NULL */
+    char *socket_mode; /* "socket-mode" ("0660"): octal mode of the Unix sockets */
+    char *prefix;      /* "prefix": URL prefix before /apps/..., or NULL */
+    unsigned threads;  /* "threads" (4): request threads per listener */
+};
+
 struct mn_config {
     char *path;          /* the file it came from, or "(embedded default)" */
     char *host;          /* "host" ("localhost") */
@@ -54,6 +63,8 @@ struct mn_config {
     bool has_redis;      /* "redis" present: distributed mode */
     struct mn_redis redis;
     char *local_socket;  /* "local-socket": the gateway's bus socket, or NULL */
+    bool has_api;        /* "api" present */
+    struct mn_api api;
     unsigned workers;    /* "workers" (0 = one per core) */
     unsigned activity_timeout; /* "activity-timeout" s told to clients (120) */
     unsigned idle_ping;        /* "idle-ping" s of silence before the server pings (45) */
@@ -81,6 +92,10 @@ const struct mn_app *config_app_by_key(const struct mn_config *cfg, const char *
                                        size_t len);
 const struct mn_app *config_app_by_id(const struct mn_config *cfg, const char *id,
                                       size_t len);
+
+/* True when addr (an api.fastcgi or api.scgi value) is "host:port"; false
+ * when it is the path of a Unix socket. */
+bool config_is_host_port(const char *addr);
 
 /* Writes docs/config.md's text: every key, type, default and help line. */
 void config_write_docs(FILE *out);

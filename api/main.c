@@ -1,0 +1,191 @@
+/* main.c - micronotifier-api: arguments, config, signals, the listeners and
+ * the lifetime of their request threads. Requests are fcgi.c's and scgi.c's,
+ * answers front.c's (the shared REST core over the bus to the gateway). */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "bus.h"
+#include "config.h"
+#include "log.h"
+#include "mn.h"
+
+static void
+usage(FILE *out)
+{
+    fprintf(out,
+            "usage: micronotifier-api -c FILE [--check-config]\n"
+            "  -c, --config FILE   the JSON config shared with micronotifier-gateway;\n"
+            "                      its \"api\" object says where to listen (FastCGI,\n"
+            "                      SCGI), its \"local-socket\" where the gateway is\n"
+            "      --check-config  validate the config and exit 0 (valid) or 1\n"
+            "  -h, --help          this text\n");
+}
+
+/* What the API daemon needs of a config beyond what config.c checks. */
+static int
+check_api(const struct mn_config *cfg, unsigned *mode, struct mn_err *err)
+{
+    if (!cfg->has_api || (cfg->api.fastcgi == NULL && cfg->api.scgi == NULL))
+        return mn_err_set(err, 0,
+                          "%s: api: give \"fastcgi\", \"scgi\" or both (where "
+                          "micronotifier-api listens)",
+                          cfg->path);
+    if (cfg->api.fastcgi && cfg->api.scgi && strcmp(cfg->api.fastcgi, cfg->api.scgi) == 0)
+        return mn_err_set(err, 0, "%s: api: fastcgi and scgi name the same address",
+                          cfg->path);
+    if (!cfg->has_redis && cfg->local_socket == NULL)
+        return mn_err_set(err, 0,
+                          "%s: local-socket: missing; micronotifier-api reaches the "
+                          "gateway through it",
+                          cfg->path);
+    *mode = (unsigned)strtoul(cfg->api.socket_mode, NULL, 8);
+    return 0;
+}
+
+struct listener {
+    const char *name;
+    const char *addr;
+    front_run_fn *run;
+    int fd;
+    struct front *front;
+};
+
+static int
+start(struct api *a, struct listener *l, unsigned mode)
+{
+    struct mn_err err = {0, ""};
+
+    if (l->addr == NULL)
+        return 0;
+    l->fd = listen_open(l->addr, mode, &err);
+    if (l->fd < 0) {
+        log_err("api: %s: %s", l->name, err.msg);
+        return -1;
+    }
+    l->front = front_start(a, l->fd, l->name, l->run);
+    return l->front ? 0 : -1;
+}
+
+static int
+serve(const struct mn_config *cfg, unsigned mode)
+{
+    struct api a = {cfg, NULL, -1, false};
+    struct listener ls[2] = {
+        {"fastcgi", cfg->api.fastcgi, fcgi_run, -1, NULL},
+        {"scgi", cfg->api.scgi, scgi_run, -1, NULL},
+    };
+    struct mn_err err = {0, ""};
+    uint64_t one = 1;
+    sigset_t set;
+    int sig = 0, rc = 0;
+
+    /* Every thread inherits the mask: only sigwait below sees these. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN); /* before FCGX_Init, which keeps a handler set */
+
+    a.bus = bus_open(cfg, &err);
+    if (a.bus == NULL) {
+        log_err("api: %s", err.msg);
+        return 1;
+    }
+    a.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (a.stop_fd < 0 || (cfg->api.fastcgi && fcgi_init() < 0)) {
+        log_errno("api: cannot start");
+        rc = 1;
+    }
+    for (size_t i = 0; i < ARRAY_LEN(ls) && rc == 0; i++)
+        if (start(&a, &ls[i], mode) < 0)
+            rc = 1;
+    if (rc == 0) {
+        log_info("api: listening fastcgi=%s scgi=%s threads=%u local-socket=%s",
+                 cfg->api.fastcgi ? cfg->api.fastcgi : "-",
+                 cfg->api.scgi ? cfg->api.scgi : "-", cfg->api.threads,
+                 cfg->local_socket ? cfg->local_socket : "-");
+        do {
+            if (sigwait(&set, &sig) != 0)
+                break;
+            if (sig == SIGHUP)
+                log_info("api: SIGHUP ignored (reload not supported yet)");
+        } while (sig == SIGHUP);
+        log_info("api: stopping signal=%d", sig);
+    }
+    atomic_store(&a.stopping, true);
+    if (a.stop_fd >= 0 && write(a.stop_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+        log_errno("api: cannot wake the request threads");
+    for (size_t i = 0; i < ARRAY_LEN(ls); i++) {
+        front_join(ls[i].front);
+        listen_close(ls[i].fd, ls[i].addr);
+    }
+    if (cfg->api.fastcgi)
+        fcgi_shutdown();
+    if (a.stop_fd >= 0)
+        close(a.stop_fd);
+    bus_close(a.bus);
+    return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", no_argument, NULL, 'C'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *path = NULL;
+    bool check = false;
+    struct mn_config *cfg;
+    struct mn_err err = {0, ""};
+    enum log_level level;
+    unsigned mode = 0;
+    int opt, rc;
+
+    while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            path = optarg;
+            break;
+        case 'C':
+            check = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc || path == NULL) {
+        usage(stderr);
+        return 2;
+    }
+    cfg = config_load(path, &err);
+    if (cfg == NULL || check_api(cfg, &mode, &err) < 0) {
+        fprintf(stderr, "micronotifier-api: %s\n", err.msg);
+        config_free(cfg);
+        return 1;
+    }
+    if (check) {
+        printf("%s: ok\n", cfg->path);
+        config_free(cfg);
+        return 0;
+    }
+    if (cfg->log_level && log_level_parse(cfg->log_level, &level) == 0)
+        log_set_level(level);
+    rc = serve(cfg, mode);
+    config_free(cfg);
+    return rc;
+}
