@@ -1,7 +1,7 @@
 /* rest.c - Pusher's HTTP API with no transport inside: route a request,
- * decode its path and query, check auth_* (key, timestamp window, body_md5,
- * signature), validate the body, ask the backend, write the answer. Does not
- * own channel state (the backend's) nor sockets (gateway/http.c, api/).
+ * decode its path, authenticate it (rest_auth.c), validate the body, ask the
+ * backend, write the answer. Does not own channel state (the backend's) nor
+ * sockets (gateway/http.c, api/).
  *
  * Exception to STYLE 2: this file is the REST body parser, so it reads request
  * bodies with jansson; every answer is still written with buf_*. It checks
@@ -19,15 +19,12 @@
 #include "err.h"
 #include "log.h"
 #include "mem.h"
+#include "rest_int.h"
 #include "sign.h"
 #include "mn.h"
 
-#define QUERY_MAX 8192 /* bytes of raw query string */
-#define PARAMS_MAX 64  /* query parameters */
-#define TS_WINDOW 600  /* seconds either side of req->now */
 /* The longest route: /apps/{id}/users/{user_id}/terminate_connections. */
 #define ROUTE_SEGS 5
-#define AUTH_VERSION "1.0"
 
 enum route { R_EVENTS, R_BATCH, R_CHANNELS, R_CHANNEL, R_USERS, R_TERMINATE };
 
@@ -55,13 +52,6 @@ struct path {
     char *buf;
 };
 
-/* The decoded query: keys and values point into arena, each NUL-terminated. */
-struct query {
-    struct sign_param p[PARAMS_MAX];
-    size_t n;
-    char *arena;
-};
-
 /* One request in flight: parsed copies of all the backend is asked, alive
  * until the backend answers (possibly after rest_handle returned). */
 struct call {
@@ -76,71 +66,6 @@ struct call {
     char *prefix; /* filter_by_prefix */
 };
 
-/* Equality of (s, n) with a literal. Not for secrets: see sign_equal. */
-static bool
-span_eq(const char *s, size_t n, const char *lit)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        if (lit[i] == '\0' || lit[i] != s[i])
-            return false;
-    return lit[n] == '\0';
-}
-
-static bool
-has_prefix(const char *s, size_t n, const char *lit)
-{
-    size_t i;
-
-    for (i = 0; lit[i] != '\0'; i++)
-        if (i >= n || s[i] != lit[i])
-            return false;
-    return true;
-}
-
-static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes the %XX escapes of (s, n), and '+' as a space when plus, into out
- * (n + 1 bytes) with a NUL after it. -1 on a broken escape or a %00, so every
- * decoded string is a C string. */
-static int
-pct_decode(const char *s, size_t n, bool plus, char *out, size_t *out_len)
-{
-    size_t i, o = 0;
-
-    for (i = 0; i < n; i++) {
-        if (s[i] == '%') {
-            int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
-            int lo = hi >= 0 ? hexval(s[i + 2]) : -1;
-
-            if (lo < 0 || (hi == 0 && lo == 0))
-                return -1;
-            out[o++] = (char)(hi << 4 | lo);
-            i += 2;
-        } else if (s[i] == '\0') {
-            return -1;
-        } else {
-            out[o++] = s[i];
-            if (plus && s[i] == '+')
-                out[o - 1] = ' ';
-        }
-    }
-    out[o] = '\0';
-    *out_len = o;
-    return 0;
-}
-
 static bool
 route_fits(const struct route_def *d, const struct path *p)
 {
@@ -150,7 +75,7 @@ route_fits(const struct route_def *d, const struct path *p)
         return false;
     for (i = 0; i < p->nseg; i++) {
         if (d->words[i] == NULL ? p->len[i] == 0
-                                : !span_eq(p->seg[i], p->len[i], d->words[i]))
+                                : !rest_span_eq(p->seg[i], p->len[i], d->words[i]))
             return false;
     }
     return true;
@@ -174,7 +99,7 @@ path_split(const struct rest_req *req, struct path *p, struct mn_err *err)
 
         if (n == ROUTE_SEGS)
             return mn_err_set(err, 404, "Not found");
-        if (pct_decode(s, (size_t)(stop - s), false, p->buf + used, &p->len[n]) != 0)
+        if (rest_pct_decode(s, (size_t)(stop - s), false, p->buf + used, &p->len[n]) != 0)
             return mn_err_set(err, 400, "Invalid percent-encoding in the path");
         p->seg[n] = p->buf + used;
         used += p->len[n] + 1;
@@ -197,7 +122,7 @@ path_route(const char *method, const struct path *p, struct mn_err *err)
     for (i = 0; i < ARRAY_LEN(routes); i++) {
         if (!route_fits(&routes[i], p))
             continue;
-        if (span_eq(method, strlen(method), routes[i].method))
+        if (rest_span_eq(method, strlen(method), routes[i].method))
             return &routes[i];
         other_method = true;
     }
@@ -206,153 +131,6 @@ path_route(const char *method, const struct path *p, struct mn_err *err)
     else
         mn_err_set(err, 404, "Not found");
     return NULL;
-}
-
-/* Splits the raw query on '&' and decodes each key=value ('+' is a space).
- * Empty pieces are skipped. The caller frees q->arena. */
-static int
-query_parse(const char *s, size_t n, struct query *q, struct mn_err *err)
-{
-    const char *end = s + n;
-    size_t used = 0;
-
-    if (n > QUERY_MAX)
-        return mn_err_set(err, 400, "Query string too long (max %d bytes)", QUERY_MAX);
-    q->arena = xmalloc(n + 2 * (size_t)PARAMS_MAX);
-    while (s != NULL && s < end) {
-        const char *amp = memchr(s, '&', (size_t)(end - s));
-        const char *stop = amp ? amp : end;
-        const char *eq = memchr(s, '=', (size_t)(stop - s));
-        const char *kend = eq ? eq : stop;
-        struct sign_param *p = &q->p[q->n];
-
-        if (stop != s) {
-            if (q->n == PARAMS_MAX)
-                return mn_err_set(err, 400, "Too many query parameters (max %d)",
-                                  PARAMS_MAX);
-            p->key = q->arena + used;
-            if (pct_decode(s, (size_t)(kend - s), true, q->arena + used, &p->key_len))
-                return mn_err_set(err, 400, "Invalid percent-encoding in the query");
-            used += p->key_len + 1;
-            p->val = q->arena + used;
-            if (pct_decode(eq ? eq + 1 : stop, eq ? (size_t)(stop - eq - 1) : 0, true,
-                           q->arena + used, &p->val_len))
-                return mn_err_set(err, 400, "Invalid percent-encoding in the query");
-            used += p->val_len + 1;
-            q->n++;
-        }
-        s = amp ? amp + 1 : NULL;
-    }
-    return 0;
-}
-
-/* The first value of key, or NULL; *count tells how often it was given. */
-static const struct sign_param *
-query_get(const struct query *q, const char *key, size_t *count)
-{
-    const struct sign_param *first = NULL;
-    size_t i, c = 0;
-
-    for (i = 0; i < q->n; i++) {
-        if (!span_eq(q->p[i].key, q->p[i].key_len, key))
-            continue;
-        if (c++ == 0)
-            first = &q->p[i];
-    }
-    if (count)
-        *count = c;
-    return first;
-}
-
-/* The single value of an auth parameter: 401 when given twice, or when
- * missing and required; *out is NULL when missing and optional. */
-static int
-auth_param(const struct query *q, const char *key, bool required,
-           const struct sign_param **out, struct mn_err *err)
-{
-    size_t count;
-
-    *out = query_get(q, key, &count);
-    if (count > 1)
-        return mn_err_set(err, 401, "Duplicate %s", key);
-    if (count == 0 && required)
-        return mn_err_set(err, 401, "Missing %s", key);
-    return 0;
-}
-
-/* auth_timestamp: decimal digits only, within TS_WINDOW of now. Digits past
- * what fits saturate (they are out of the window anyway): no overflow. */
-static int
-check_timestamp(const struct sign_param *ts, int64_t now, struct mn_err *err)
-{
-    uint64_t v = 0;
-    size_t i;
-
-    if (ts->val_len == 0)
-        return mn_err_set(err, 401, "Invalid auth_timestamp: expected Unix seconds");
-    for (i = 0; i < ts->val_len; i++) {
-        unsigned d = (unsigned char)ts->val[i] - '0';
-
-        if (d > 9)
-            return mn_err_set(err, 401, "Invalid auth_timestamp: expected Unix seconds");
-        v = v > (UINT64_MAX - d) / 10 ? UINT64_MAX : v * 10 + d;
-    }
-    if (v <= INT64_MAX) {
-        /* Both in int64 range: the unsigned difference of the larger minus the
-         * smaller is exact. */
-        uint64_t diff = (int64_t)v >= now ? v - (uint64_t)now : (uint64_t)now - v;
-
-        if (diff <= TS_WINDOW)
-            return 0;
-    }
-    return mn_err_set(err, 401,
-                      "Timestamp expired: Given timestamp (%.*s) not within %ds of "
-                      "server time (%lld)",
-                      (int)(ts->val_len > 24 ? 24 : ts->val_len), ts->val, TS_WINDOW,
-                      (long long)now);
-}
-
-/* Pusher's request authentication. Never echoes the secret or a signature. */
-static int
-check_auth(const struct mn_app *app, const struct rest_req *req, const struct query *q,
-           struct mn_err *err)
-{
-    const struct sign_param *key, *ts, *ver, *sig, *md5;
-    char want[SIGN_HEX_LEN + 1];
-    struct buf s = BUF_INIT;
-    bool good;
-
-    if (auth_param(q, "auth_key", true, &key, err) ||
-        auth_param(q, "auth_timestamp", true, &ts, err) ||
-        auth_param(q, "auth_version", true, &ver, err) ||
-        auth_param(q, "auth_signature", true, &sig, err) ||
-        auth_param(q, "body_md5", req->body_len > 0, &md5, err))
-        return -1;
-    if (!sign_equal(app->key, strlen(app->key), key->val, key->val_len))
-        return mn_err_set(err, 401, "Unknown auth_key");
-    if (!span_eq(ver->val, ver->val_len, AUTH_VERSION))
-        return mn_err_set(err, 401, "Unsupported auth_version (want " AUTH_VERSION ")");
-    if (check_timestamp(ts, req->now, err))
-        return -1;
-    /* No library signs a body_md5 for an empty body (R6): one that comes was
-     * signed for a body we did not get. */
-    if (md5 != NULL && req->body_len == 0)
-        return mn_err_set(err, 401, "body_md5 given without a body");
-    if (md5 != NULL) {
-        char md5_want[SIGN_MD5_LEN + 1];
-
-        sign_md5_hex(req->body, req->body_len, md5_want);
-        if (!sign_equal(md5_want, SIGN_MD5_LEN, md5->val, md5->val_len))
-            return mn_err_set(err, 401, "Invalid body_md5");
-    }
-    sign_rest_string(&s, req->method, req->path, req->path_len, q->p, q->n);
-    sign_hmac_hex(app->secret, strlen(app->secret), buf_data(&s), s.len, want);
-    buf_free(&s);
-    good = sign_equal(want, SIGN_HEX_LEN, sig->val, sig->val_len);
-    explicit_bzero(want, sizeof(want));
-    if (!good)
-        return mn_err_set(err, 401, "Invalid signature");
-    return 0;
 }
 
 /* A comma-separated info list; attributes outside allowed are refused. */
@@ -375,7 +153,7 @@ parse_info(const char *s, size_t n, unsigned allowed, unsigned *out, struct mn_e
         size_t len = (size_t)((comma ? comma : end) - s), i;
 
         for (i = 0; len > 0 && i < ARRAY_LEN(attrs); i++)
-            if ((attrs[i].flag & allowed) && span_eq(s, len, attrs[i].name))
+            if ((attrs[i].flag & allowed) && rest_span_eq(s, len, attrs[i].name))
                 break;
         if (len > 0 && i == ARRAY_LEN(attrs))
             return mn_err_set(err, 400, "Unknown info attribute");
@@ -407,7 +185,7 @@ chan_seen(const struct rest_event *ev, const char *s, size_t len)
     size_t i;
 
     for (i = 0; i < ev->nchannels; i++)
-        if (span_eq(s, len, ev->channels[i]))
+        if (rest_span_eq(s, len, ev->channels[i]))
             return true;
     return false;
 }
@@ -540,12 +318,12 @@ query_event(const struct query *q, struct mn_err *err)
             return NULL;
         }
         for (f = 0; f < ARRAY_LEN(fields); f++)
-            if (span_eq(p->key, p->key_len, fields[f]))
+            if (rest_span_eq(p->key, p->key_len, fields[f]))
                 break;
         if (f < ARRAY_LEN(fields)) {
             json_object_set_new(o, fields[f], v); /* the last one given wins */
-        } else if (span_eq(p->key, p->key_len, "channels[]") ||
-                   span_eq(p->key, p->key_len, "channels")) {
+        } else if (rest_span_eq(p->key, p->key_len, "channels[]") ||
+                   rest_span_eq(p->key, p->key_len, "channels")) {
             if (json_object_get(o, "channels") == NULL)
                 json_object_set_new(o, "channels", json_array());
             json_array_append_new(json_object_get(o, "channels"), v);
@@ -606,15 +384,15 @@ fail:
 static int
 prepare_channels(struct call *c, const struct query *q, struct mn_err *err)
 {
-    const struct sign_param *prefix = query_get(q, "filter_by_prefix", NULL);
-    const struct sign_param *info = query_get(q, "info", NULL);
+    const struct sign_param *prefix = rest_query_get(q, "filter_by_prefix", NULL);
+    const struct sign_param *info = rest_query_get(q, "info", NULL);
 
     if (info &&
         parse_info(info->val, info->val_len,
                    REST_INFO_USER_COUNT | REST_INFO_SUBSCRIPTION_COUNT, &c->q.info, err))
         return -1;
     if ((c->q.info & REST_INFO_USER_COUNT) &&
-        (prefix == NULL || !has_prefix(prefix->val, prefix->val_len, "presence-")))
+        (prefix == NULL || !rest_has_prefix(prefix->val, prefix->val_len, "presence-")))
         return mn_err_set(err, 400, "info=user_count needs filter_by_prefix=presence-");
     if ((c->q.info & REST_INFO_SUBSCRIPTION_COUNT) && !c->app->subscription_count)
         return mn_err_set(err, 400, "subscription_count is not enabled for this app");
@@ -630,7 +408,7 @@ static int
 prepare_channel(struct call *c, const struct path *p, const struct query *q,
                 struct mn_err *err)
 {
-    const struct sign_param *info = query_get(q, "info", NULL);
+    const struct sign_param *info = rest_query_get(q, "info", NULL);
     enum chan_kind kind = chan_kind_of(p->seg[3], p->len[3]);
 
     if (kind == CHAN_INVALID)
@@ -696,9 +474,9 @@ prepare(struct call *c, const struct mn_config *cfg, const struct rest_req *req,
     if (req->body_len > cfg->max_request_bytes)
         return mn_err_set(err, 413, "Request body too large (max %u bytes)",
                           cfg->max_request_bytes);
-    if (query_parse(req->query ? req->query : "", req->query ? req->query_len : 0, q,
-                    err) ||
-        check_auth(c->app, req, q, err))
+    if (rest_query_parse(req->query ? req->query : "", req->query ? req->query_len : 0, q,
+                         err) ||
+        rest_check_auth(c->app, req, q, err))
         return -1;
     if (!c->app->enabled)
         return mn_err_set(err, 403, "App disabled");
