@@ -72,6 +72,16 @@ export function delay(ms) {
     return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** Resolves like promise, or with `onTimeout` after ms; the timer is cleared
+ * either way so that it never keeps the process alive. */
+export function raceTimeout(promise, ms, onTimeout = null) {
+    let timer;
+    const t = new Promise((resolve) => {
+        timer = setTimeout(() => resolve(onTimeout), ms);
+    });
+    return Promise.race([promise, t]).finally(() => clearTimeout(timer));
+}
+
 /** A free TCP port on 127.0.0.1 (the kernel picks it; we release it at once). */
 export function freePort() {
     return new Promise((resolve, reject) => {
@@ -378,8 +388,7 @@ export class Gateway {
                 this.tail());
         }
         this.proc.kill('SIGTERM');
-        const timer = delay(20000).then(() => 'timeout');
-        const r = await Promise.race([this.exited, timer]);
+        const r = await raceTimeout(this.exited, 20000, 'timeout');
         if (r === 'timeout') {
             await this.kill();
             throw new Error(`gateway did not exit within 20 s of SIGTERM\n${this.tail()}`);
@@ -764,8 +773,7 @@ export class RawClient {
 
     /** Resolves {code, reason} when closed, rejecting after timeout ms. */
     async waitClose(timeout = 5000) {
-        const t = delay(timeout).then(() => null);
-        const r = await Promise.race([this.closed, t]);
+        const r = await raceTimeout(this.closed, timeout, null);
         if (!r) {
             throw new Error(`${this.name}: still open after ${timeout} ms; received ` +
                 this.messages.summary());

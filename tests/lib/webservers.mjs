@@ -21,9 +21,9 @@ import {
     PusherServer,
     SANITIZER_RE,
     buildDir,
-    delay,
     freePort,
     hmacHex,
+    httpRequest,
     md5Hex,
     srcDir,
     startGateway,
@@ -128,7 +128,7 @@ class Child {
     async terminate(deadline = 20000) {
         if (this.exit) return this.exit;
         this.proc.kill('SIGTERM');
-        const r = await Promise.race([this.exited, delay(deadline).then(() => null)]);
+        const r = await exitWithin(this.exited, deadline);
         if (r === null) {
             await this.kill();
             throw new Error(`${this.name} did not exit within ${deadline} ms of SIGTERM\n` +
@@ -161,7 +161,7 @@ export async function startStack(opts = {}) {
     try {
         await daemon.start();
     } catch (e) {
-        await gw.stop().catch(() => {});
+        await stopGateway(gw).catch(() => {});
         throw e;
     }
     return { gw, api: daemon, dir };
@@ -215,13 +215,54 @@ export class ApiDaemon extends Child {
     }
 }
 
+/** A timer-free wait for a child's exit: resolves {code, signal} or null. */
+function exitWithin(exited, ms) {
+    let timer;
+    const late = new Promise((resolve) => {
+        timer = setTimeout(() => resolve(null), ms);
+    });
+    return Promise.race([exited, late]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Gateway.stop()'s checks (clients closed, SIGTERM, exit 0 within 20 s, no
+ * sanitizer report) without leaving its 20 s timer running, which would hold
+ * the test process that long after its last test.
+ */
+export async function stopGateway(gw) {
+    if (gw.stopped) return gw.exit;
+    gw.stopped = true;
+    for (const c of [...gw.clients]) {
+        try {
+            c.close();
+        } catch {
+            /* closed */
+        }
+    }
+    gw.clients.clear();
+    if (gw.exit) throw new Error(`gateway died before SIGTERM: ${JSON.stringify(gw.exit)}\n${gw.tail()}`);
+    gw.proc.kill('SIGTERM');
+    if ((await exitWithin(gw.exited, 20000)) === null) {
+        await gw.kill();
+        throw new Error(`gateway did not exit within 20 s of SIGTERM\n${gw.tail()}`);
+    }
+    fs.rmSync(gw.dir, { recursive: true, force: true });
+    if (SANITIZER_RE.test(gw.stderr)) {
+        throw new Error(`sanitizer report in gateway stderr:\n${gw.tail(20000)}`);
+    }
+    if (gw.exit.code !== 0 || gw.exit.signal !== null) {
+        throw new Error(`gateway exit after SIGTERM was ${JSON.stringify(gw.exit)}\n${gw.tail()}`);
+    }
+    return gw.exit;
+}
+
 /** Stops the daemon, then the gateway (both must exit cleanly), then the dir. */
 export async function stopStack(stack) {
     const errors = [];
     for (const p of [stack.web, stack.api, stack.gw]) {
         if (!p) continue;
         try {
-            await p.stop();
+            await (p === stack.gw ? stopGateway(p) : p.stop());
         } catch (e) {
             errors.push(e);
         }
@@ -436,6 +477,24 @@ export function signedTarget(app, method, reqPath, { params = {}, body = '', tim
         .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
         .join('&');
     return { path: reqPath, query };
+}
+
+/**
+ * A signed REST request over HTTP to target ({host, port, prefix?}: the gateway
+ * itself, or a WebServer's target). apiPath is what the app signs (/apps/...);
+ * the prefix is only in the URL. Options: params, body (object or text),
+ * timestamp, secret (sign with another secret). Resolves {status, text, json,
+ * headers} as harness.httpRequest does.
+ */
+export function signedHttp(target, app, method, apiPath, opts = {}) {
+    const body = opts.body === undefined ? ''
+        : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
+    const signer = opts.secret ? { ...app, secret: opts.secret } : app;
+    const t = signedTarget(signer, method, apiPath,
+        { params: opts.params, body, timestamp: opts.timestamp });
+    const headers = body ? { 'content-type': 'application/json' } : {};
+    return httpRequest({ host: target.host, port: target.port, tls: false },
+        { method, path: `${target.prefix || ''}${t.path}?${t.query}`, headers, body });
 }
 
 // ------------------------------------------------------- raw FastCGI / SCGI
