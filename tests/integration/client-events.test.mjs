@@ -174,6 +174,17 @@ test('client event data of 10 KB is delivered; larger is refused', async (t) => 
     assert.ok(a.isOpen);
 });
 
+test('client event names of 200 characters are delivered; 201 are refused', async (t) => {
+    const ch = uniq('private-');
+    const [a, b] = await pair(t, ch);
+    const ok = 'client-' + 'n'.repeat(193);
+    const tooLong = 'client-' + 'm'.repeat(194);
+    a.send({ event: ok, channel: ch, data: {} });
+    await b.waitFor(ok);
+    await refusedThenMarker(a, b, ch, { event: tooLong, channel: ch, data: {} });
+    assert.equal(b.messages.count(tooLong), 0);
+});
+
 test('gateway exits with status 0 on SIGTERM and no sanitizer report', async () => {
     await gw.stop();
 });

@@ -217,6 +217,19 @@ test('after a 400 and a 401 the SDK (keep-alive connection) can trigger again', 
     await okJson(gw.rest('app1', { agent }).trigger(uniq('ka-'), 'next', {}));
 });
 
+test('event names: 200 characters and Laravel-style class names with backslashes are delivered', async (t) => {
+    const ch = uniq('names-');
+    const c = await rawConnect(gw, { t });
+    await c.established();
+    await c.subscribe(ch);
+    const long = 'e'.repeat(200);
+    const laravel = 'App\\Events\\OrderShipped';
+    await okJson(rest.trigger(ch, long, {}));
+    await okJson(rest.trigger(ch, laravel, { id: 1 }));
+    await c.waitFor(laravel);
+    assert.equal(c.messages.count(long), 1);
+});
+
 test('a request body over max-request-size (256 KiB) is 413', async () => {
     const r = await signedRequest(gw, {
         body: { name: 'x', channels: ['a'], data: 'z'.repeat(300 * 1024) },
