@@ -272,6 +272,7 @@ export class Gateway {
         this.stderr = '';
         this.clients = new Set(); // anything with close(), closed before SIGTERM
         this.exit = null; // {code, signal} once exited
+        this.sanitizerSeen = false;
         this.stopped = false;
     }
 
@@ -285,11 +286,14 @@ export class Gateway {
         running.add(this.proc);
         this.proc.stdout.setEncoding('utf8');
         this.proc.stderr.setEncoding('utf8');
+        // Keep the tail of long logs (a sanitizer report comes last), and scan
+        // every chunk with some overlap so that no report is lost to trimming.
         this.proc.stdout.on('data', (d) => {
-            if (this.stdout.length < LOG_CAP) this.stdout += d;
+            this.stdout = (this.stdout + d).slice(-LOG_CAP);
         });
         this.proc.stderr.on('data', (d) => {
-            if (this.stderr.length < LOG_CAP) this.stderr += d;
+            if (SANITIZER_RE.test(this.stderr.slice(-200) + d)) this.sanitizerSeen = true;
+            this.stderr = (this.stderr + d).slice(-LOG_CAP);
         });
         this.exited = new Promise((resolve) => {
             this.proc.once('exit', (code, signal) => {
@@ -394,7 +398,7 @@ export class Gateway {
             throw new Error(`gateway did not exit within 20 s of SIGTERM\n${this.tail()}`);
         }
         fs.rmSync(this.dir, { recursive: true, force: true });
-        if (SANITIZER_RE.test(this.stderr)) {
+        if (this.sanitizerSeen || SANITIZER_RE.test(this.stderr)) {
             throw new Error(`sanitizer report in gateway stderr:\n${this.tail(20000)}`);
         }
         if (this.exit.code !== 0 || this.exit.signal !== null) {
