@@ -1,7 +1,9 @@
 /* backend.c - the gateway's REST backend: runs a rest_query against the hub
- * (publish to local workers, count subscribers and members) and answers at
- * once. Frames are encoded before the hub lock is taken; the lock is held
- * once per request, so the events of one trigger reach every worker in order. */
+ * (publish to local workers and remember cache channels' last event, count
+ * subscribers and members, report a channel's cache, terminate a user's
+ * connections) and answers at once. Frames are encoded before the hub lock is taken; the
+ * lock is held once per request, so the events of one trigger reach every worker in
+ * order. */
 #include "hub.h"
 
 #include <pthread.h>
@@ -9,6 +11,7 @@
 #include <string.h>
 
 #include "chan.h"
+#include "gw.h"
 #include "mem.h"
 #include "msg.h"
 #include "hub_int.h"
@@ -28,10 +31,18 @@ stat_of(struct rest_chan_stat *st, const char *name, size_t len, const struct hc
 }
 
 static void
+stat_clear(struct rest_chan_stat *st)
+{
+    free((char *)st->name);
+    free((char *)st->cache_data);
+    free((char *)st->cache_event);
+}
+
+static void
 stats_free(struct rest_chan_stat *st, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        free((char *)st[i].name);
+        stat_clear(&st[i]);
     free(st);
 }
 
@@ -44,6 +55,7 @@ do_publish(struct hub *h, size_t app, const struct rest_query *q, rest_answer_fn
     struct rest_chan_stat *st;
     struct rest_answer ans = {0};
     bool info = false;
+    uint64_t now = gw_now_ms();
 
     for (size_t e = 0; e < q->nevents; e++) {
         total += q->events[e].nchannels;
@@ -73,6 +85,10 @@ do_publish(struct hub *h, size_t app, const struct rest_query *q, rest_answer_fn
             if (ch)
                 hub_publish_locked(h, app, ev->channels[c], clen, ch, frames[k],
                                    ev->socket_id);
+            /* Cached whether or not anyone listens: a later subscriber gets it. */
+            if (chan_is_cache(ev->channels[c], clen))
+                hub_cache_put_locked(h, app, ev->channels[c], clen, frames[k], ev->name,
+                                     ev->name_len, ev->data, ev->data_len, now);
             if (st)
                 stat_of(&st[k], ev->channels[c], clen, ch);
         }
@@ -129,11 +145,13 @@ do_channel(struct hub *h, size_t app, const struct rest_query *q, rest_answer_fn
     pthread_mutex_lock(&h->lock);
     stat_of(&st, q->channel, q->channel_len,
             map_get(&h->apps[app].chans, q->channel, q->channel_len));
+    if (q->info & REST_INFO_CACHE)
+        hub_cache_stat_locked(h, app, q->channel, q->channel_len, gw_now_ms(), &st);
     pthread_mutex_unlock(&h->lock);
     ans.chans = &st;
     ans.nchans = 1;
     done(arg, &ans);
-    free((char *)st.name);
+    stat_clear(&st);
 }
 
 static void
@@ -185,8 +203,9 @@ hub_rest_call(void *be, const struct rest_query *q, rest_answer_fn *done, void *
         do_users(h, app, q, done, arg);
         return;
     case REST_TERMINATE:
-        /* Sign-in is not implemented yet, so no connection is signed in as
-         * anyone: there is nothing to terminate. */
+        /* Answered once every worker has been asked; the closes follow on
+         * their loops (a user not signed in anywhere is not an error). */
+        hub_users_terminate(h, app, q->user_id, q->user_id_len);
         done(arg, &ans);
         return;
     }

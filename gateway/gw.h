@@ -21,10 +21,14 @@
 #include "worker.h"
 
 struct conn;
+struct conn_user;
 
-/* Local subscribers of one channel: a vector, so fan-out is a linear walk. */
+/* Local subscribers of one channel: a vector, so fan-out is a linear walk.
+ * since[i] is the hub's publish number when v[i] subscribed: a delivery with
+ * seq <= since[i] was published before and is not for it. */
 struct wchan {
     struct conn **v;
+    uint64_t *since;
     size_t n, cap;
 };
 
@@ -47,6 +51,7 @@ struct worker {
     bool stopping;
     uint64_t stop_deadline;
     struct map *chans;  /* per app: channel name -> struct wchan */
+    struct map *users;  /* per app: signed-in user id -> struct wuser (users.c) */
     struct conn *conns; /* every Pusher connection of this worker */
     size_t nconns;
     struct bus_server *bus; /* worker 0: the local bus (bus_server.c), or NULL */
@@ -77,6 +82,9 @@ struct conn {
     uint64_t ping_sent_ms; /* 0: no ping outstanding */
     uint64_t rate_window_ms;
     unsigned rate_count;
+    uint64_t opened_ms;     /* authorized-connections: the timeout runs from here */
+    bool authorized;        /* signed in, or joined a private or presence channel */
+    struct conn_user *user; /* NULL until pusher:signin succeeds (users.c) */
 };
 
 /* What lws keeps per wsi for our protocol. */
@@ -95,6 +103,32 @@ void ws_deliver(struct worker *w, struct delivery *d);
 void ws_sweep(struct worker *w, uint64_t now);
 /* Closes every connection with code (4200 on shutdown). */
 void ws_close_all(struct worker *w, int code, const char *why);
+/* For users.c: queue f (taken) or a message built in b (then emptied) to c,
+ * send pusher:error (code < 0: null), close c with code once its queue is
+ * written. */
+void ws_send_frame(struct conn *c, struct frame *f);
+void ws_send_buf(struct conn *c, struct buf *b);
+void ws_send_error(struct conn *c, int code, const char *message);
+void ws_close(struct conn *c, int code, const char *why);
+
+/* users.c */
+struct msg_in;
+struct msg_member;
+/* pusher:signin: checks the signature, signs c in, answers signin_success
+ * (or pusher:error), and starts its watchlist. */
+void users_signin(struct conn *c, const struct msg_in *m);
+/* Whether c may subscribe to #server-to-user-{id} channel chan: only when
+ * signed in as that id. */
+bool users_may_subscribe(const struct conn *c, const char *chan, size_t clen);
+/* The signed-in user of c as a presence member (copies the caller frees with
+ * msg_member_free); false when c is not signed in. */
+bool users_member(const struct conn *c, struct msg_member *out);
+/* c is closing: undoes its sign-in (called before it is freed). */
+void users_conn_closed(struct conn *c);
+/* A DELIVERY_USER or DELIVERY_TERMINATE for worker w. */
+void users_deliver(struct worker *w, struct delivery *d);
+/* Frees w->users (worker teardown). */
+void users_worker_free(struct worker *w);
 
 /* bus_server.c: the local bus on worker w's loop (worker 0). Start before the
  * loop runs; -1 (logged) when local-socket cannot be listened on. Stop on the

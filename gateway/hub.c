@@ -1,8 +1,10 @@
 /* hub.c - process-wide channel state under one mutex: subscriptions counted
- * per worker, presence members counted per user, connections per app, and
- * the REST backend that publishes and answers from it. Owns the order of
- * membership events: member_added/removed are queued while the lock is held,
- * so they interleave with other publishes exactly as the state changed.
+ * per worker, presence members counted per user, connections per app,
+ * subscription counts (sent at once up to 100 subscribers, throttled above),
+ * and the publish sequence numbers. Owns the order of membership events:
+ * member_added/removed are queued while the lock is held, so they interleave
+ * with other publishes exactly as the state changed. The REST backend is in
+ * backend.c, cache channels in hub_cache.c, signed-in users in hub_users.c.
  * Does not own connections or sockets (worker.c, ws.c). */
 #include "hub.h"
 
@@ -10,6 +12,7 @@
 #include <string.h>
 
 #include "chan.h"
+#include "gw.h"
 #include "mem.h"
 #include "msg.h"
 #include "worker.h"
@@ -69,7 +72,10 @@ hub_free(struct hub *h)
         while (map_next(&h->apps[a].chans, &bucket, &it))
             chan_free(it->val);
         map_clear(&h->apps[a].chans);
+        map_clear(&h->apps[a].count_pending);
     }
+    hub_cache_free(h);
+    hub_users_free(h);
     free(h->apps);
     free(h->workers);
     pthread_mutex_destroy(&h->lock);
@@ -110,10 +116,16 @@ void
 hub_publish_locked(struct hub *h, size_t app, const char *chan, size_t clen,
                    const struct hchan *c, struct frame *f, const char *exclude)
 {
+    uint64_t seq = ++h->seq;
+
     for (size_t w = 0; w < h->nworkers; w++) {
+        struct delivery *d;
+
         if (c->per_worker[w] == 0)
             continue;
-        worker_post(h->workers[w], delivery_new(app, chan, clen, frame_ref(f), exclude));
+        d = delivery_new(app, chan, clen, frame_ref(f), exclude);
+        d->seq = seq;
+        worker_post(h->workers[w], d);
     }
 }
 
@@ -166,10 +178,97 @@ publish_text_locked(struct hub *h, size_t app, const char *chan, size_t clen,
     frame_unref(f);
 }
 
+/* Subscribers beyond which subscription counts are throttled, and the
+ * shortest interval between two counts then (Pusher's figures). */
+#define COUNT_EVERY_CHANGE_MAX 100
+#define COUNT_THROTTLE_MS 5000
+
+static bool
+counted_kind(const char *chan, size_t clen)
+{
+    enum chan_kind kind = chan_kind_of(chan, clen);
+
+    return kind != CHAN_PRESENCE && kind != CHAN_USER && kind != CHAN_INVALID;
+}
+
+/* Lock held: sends c's subscriber count to c. */
+static void
+send_count_locked(struct hub *h, size_t app, const char *chan, size_t clen,
+                  struct hchan *c, uint64_t now)
+{
+    struct buf b = BUF_INIT;
+
+    msg_subscription_count(&b, chan, clen, c->subs);
+    publish_text_locked(h, app, chan, clen, c, &b, NULL);
+    buf_free(&b);
+    c->count_sent_ms = now;
+    c->count_pending = false;
+}
+
+/* Lock held: c's subscriber count changed. Sent at once up to 100
+ * subscribers; above, at most every 5 s (hub_tick sends a pending one). */
+static void
+count_changed_locked(struct hub *h, size_t app, const char *chan, size_t clen,
+                     struct hchan *c)
+{
+    uint64_t now;
+    bool created;
+
+    if (!h->cfg->apps[app].subscription_count || c->subs == 0 ||
+        !counted_kind(chan, clen))
+        return;
+    now = gw_now_ms();
+    if (c->subs <= COUNT_EVERY_CHANGE_MAX ||
+        now - c->count_sent_ms >= COUNT_THROTTLE_MS) {
+        send_count_locked(h, app, chan, clen, c, now);
+    } else if (!c->count_pending) {
+        c->count_pending = true;
+        map_upsert(&h->apps[app].count_pending, chan, clen, &created);
+    }
+}
+
+/* Lock held: sends the pending counts of app that are due, and forgets the
+ * names whose channel is gone or no longer pending. */
+static void
+flush_counts_locked(struct hub *h, size_t app, uint64_t now)
+{
+    struct map *pending = &h->apps[app].count_pending;
+    struct map_node *it = NULL;
+    size_t bucket = 0, n = 0;
+    struct map_node **done = xcalloc(pending->count, sizeof(*done));
+
+    while (map_next(pending, &bucket, &it)) {
+        struct hchan *c = map_get(&h->apps[app].chans, it->key, it->len);
+
+        if (c && c->count_pending && now - c->count_sent_ms < COUNT_THROTTLE_MS)
+            continue;
+        if (c && c->count_pending)
+            send_count_locked(h, app, it->key, it->len, c, now);
+        done[n++] = it; /* removed below: map_next forbids it here */
+    }
+    for (size_t i = 0; i < n; i++)
+        map_del(pending, done[i]->key, done[i]->len);
+    free(done);
+}
+
+void
+hub_tick(struct hub *h, uint64_t now)
+{
+    pthread_mutex_lock(&h->lock);
+    for (size_t a = 0; a < h->cfg->napps; a++)
+        if (h->apps[a].count_pending.count)
+            flush_counts_locked(h, a, now);
+    if (now >= h->next_purge_ms) {
+        hub_cache_purge_locked(h, now);
+        h->next_purge_ms = now + 1000;
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
 int
 hub_subscribe(struct hub *h, size_t app, const char *chan, size_t clen, size_t w,
               const struct hub_member *member, const char *exclude_socket,
-              struct buf *presence_json, struct mn_err *err)
+              struct hub_joined *out, struct mn_err *err)
 {
     const struct mn_app *a = &h->cfg->apps[app];
     struct map_node *node, *mnode = NULL;
@@ -202,8 +301,14 @@ hub_subscribe(struct hub *h, size_t app, const char *chan, size_t clen, size_t w
     }
     c->subs++;
     c->per_worker[w]++;
+    /* Everything published from here on reaches the new subscriber. */
+    out->seq = h->seq;
+    if (chan_is_cache(chan, clen)) {
+        out->cached = hub_cache_get_locked(h, app, chan, clen, gw_now_ms());
+        out->cache_miss = out->cached == NULL;
+    }
     if (member) {
-        presence_object(c, presence_json);
+        presence_object(c, &out->presence);
         if (created) {
             struct buf b = BUF_INIT;
 
@@ -213,6 +318,7 @@ hub_subscribe(struct hub *h, size_t app, const char *chan, size_t clen, size_t w
             buf_free(&b);
         }
     }
+    count_changed_locked(h, app, chan, clen, c);
 out:
     if (c->subs == 0) {
         map_del(&h->apps[app].chans, chan, clen);
@@ -250,6 +356,7 @@ hub_unsubscribe(struct hub *h, size_t app, const char *chan, size_t clen, size_t
             buf_free(&b);
         }
     }
+    count_changed_locked(h, app, chan, clen, c);
     if (c->subs == 0) {
         map_del(&h->apps[app].chans, chan, clen);
         chan_free(c);

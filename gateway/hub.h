@@ -8,7 +8,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
+#include "buf.h"
 #include "config.h"
 #include "err.h"
 #include "frame.h"
@@ -35,14 +37,25 @@ const struct mn_config *hub_config(const struct hub *h);
 int hub_conn_open(struct hub *h, size_t app, int *code);
 void hub_conn_close(struct hub *h, size_t app);
 
+/* What a new subscriber is told besides subscription_succeeded. The caller
+ * zero-initialises it, and afterwards frees presence and unrefs cached. */
+struct hub_joined {
+    struct buf presence;  /* presence: the object for subscription_succeeded */
+    struct frame *cached; /* cache channels: the cached event to replay, or NULL */
+    bool cache_miss;      /* cache channel without a live cached event */
+    uint64_t seq;         /* deliveries with seq <= this were published before */
+};
+
 /* Registers a subscription held by worker w. For presence, member is the
- * subscriber's member and presence_json receives the presence object to send
+ * subscriber's member and out->presence receives the presence object to send
  * in subscription_succeeded; the user's first connection publishes
- * member_added to the others (exclude_socket is the joiner). Returns -1 with
- * err (status 4100-ish Pusher code or HTTP-like 403) when the channel is full. */
+ * member_added to the others (exclude_socket is the joiner). Cache channels
+ * fill out->cached or out->cache_miss; an app with subscription-count sends
+ * the new count to the channel. Returns -1 with err (status 4100-ish Pusher
+ * code or HTTP-like 403) when the channel is full. */
 int hub_subscribe(struct hub *h, size_t app, const char *chan, size_t clen, size_t w,
                   const struct hub_member *member, const char *exclude_socket,
-                  struct buf *presence_json, struct mn_err *err);
+                  struct hub_joined *out, struct mn_err *err);
 /* Removes a subscription of worker w; user_id is the presence member or NULL.
  * The user's last connection publishes member_removed. */
 void hub_unsubscribe(struct hub *h, size_t app, const char *chan, size_t clen, size_t w,
@@ -52,6 +65,28 @@ void hub_unsubscribe(struct hub *h, size_t app, const char *chan, size_t clen, s
  * reference. The caller keeps its reference. exclude_socket may be NULL. */
 void hub_publish(struct hub *h, size_t app, const char *chan, size_t clen,
                  struct frame *f, const char *exclude_socket);
+
+/* Called about every 250 ms by worker 0: sends the throttled subscription
+ * counts that are due, drops expired cache entries. */
+void hub_tick(struct hub *h, uint64_t now);
+
+/* --- signed-in users (hub_users.c) --- */
+
+/* Records a connection of worker w signed in as user_id, watching ids[0..n)
+ * (distinct; n = 0 without watchlist-events). The user's first connection
+ * tells the users watching it that it is online. When n > 0, watch_state
+ * receives the pusher_internal:watchlist_events message with the current
+ * state of ids, for this connection alone. Returns the publish number before
+ * the sign-in: user deliveries with seq <= it are not for this connection. */
+uint64_t hub_users_signin(struct hub *h, size_t app, const char *user_id, size_t ulen,
+                          size_t w, const char *const *ids, const size_t *lens, size_t n,
+                          struct buf *watch_state);
+/* Undoes hub_users_signin (same arguments) when the connection closes; the
+ * user's last connection tells its watchers that it is offline. */
+void hub_users_signout(struct hub *h, size_t app, const char *user_id, size_t ulen,
+                       size_t w, const char *const *ids, const size_t *lens, size_t n);
+/* Asks every worker holding a connection signed in as user_id to close it. */
+void hub_users_terminate(struct hub *h, size_t app, const char *user_id, size_t ulen);
 
 /* The REST backend over this hub (struct rest_backend's call). */
 void hub_rest_call(void *hub, const struct rest_query *q, rest_answer_fn *done,

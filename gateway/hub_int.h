@@ -1,10 +1,13 @@
 /* hub_int.h - the hub's state, for the files that implement the hub
- * (hub.c, backend.c). Everything here is guarded by hub->lock. */
+ * (hub.c, backend.c, hub_cache.c, hub_users.c). Everything here is guarded by
+ * hub->lock. */
 #ifndef MN_HUB_INT_H
 #define MN_HUB_INT_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "hub.h"
 #include "map.h"
@@ -16,14 +19,39 @@ struct hmember {
 };
 
 struct hchan {
-    unsigned subs;        /* subscribed connections, all workers */
-    unsigned *per_worker; /* subscribed connections per worker */
-    struct map members;   /* presence: user id -> struct hmember */
+    unsigned subs;          /* subscribed connections, all workers */
+    unsigned *per_worker;   /* subscribed connections per worker */
+    struct map members;     /* presence: user id -> struct hmember */
+    uint64_t count_sent_ms; /* last pusher_internal:subscription_count sent */
+    bool count_pending;     /* a throttled count waits for hub_tick */
+};
+
+/* The last server-triggered event of a cache channel (hub_cache.c). */
+struct hcache {
+    struct frame *frame; /* the event as subscribers got it, replayed on join */
+    char *data;          /* its data, for GET /channels/{ch}?info=cache */
+    size_t data_len;
+    char *event;
+    uint64_t expires_ms;
+};
+
+/* A user id that is signed in somewhere or watched by someone (hub_users.c). */
+struct huser {
+    unsigned conns;       /* connections signed in as this user, all workers */
+    unsigned *per_worker; /* the same per worker */
+    struct map watchers;  /* watching user id -> struct hwatch */
+};
+
+struct hwatch {
+    unsigned conns; /* the watcher's connections whose watchlist names the user */
 };
 
 struct happ {
     struct map chans; /* name -> struct hchan */
     unsigned conns;
+    struct map cache;         /* cache channel name -> struct hcache */
+    struct map users;         /* user id -> struct huser */
+    struct map count_pending; /* names of channels with a throttled count (no value) */
 };
 
 struct hub {
@@ -33,10 +61,32 @@ struct hub {
     struct worker **workers;
     struct happ *apps;
     unsigned conns;
+    uint64_t seq;           /* numbers every publish (struct delivery's seq) */
+    uint64_t next_purge_ms; /* hub_tick's next sweep of expired cache entries */
 };
 
 /* Lock held: queues f to every worker holding subscribers of c. */
 void hub_publish_locked(struct hub *h, size_t app, const char *chan, size_t clen,
                         const struct hchan *c, struct frame *f, const char *exclude);
+
+/* Lock held, hub_cache.c: remembers f (a new reference) with its event name and
+ * data as the cache of chan, for the app's cache-ttl. */
+void hub_cache_put_locked(struct hub *h, size_t app, const char *chan, size_t clen,
+                          struct frame *f, const char *event, size_t elen,
+                          const char *data, size_t dlen, uint64_t now);
+/* Lock held: a new reference to the cached event of chan, NULL when none or
+ * expired. */
+struct frame *hub_cache_get_locked(struct hub *h, size_t app, const char *chan,
+                                   size_t clen, uint64_t now);
+/* Lock held: fills st's cache_* fields (copies the caller frees) when chan has
+ * a live cache entry. */
+void hub_cache_stat_locked(struct hub *h, size_t app, const char *chan, size_t clen,
+                           uint64_t now, struct rest_chan_stat *st);
+/* Lock held: drops the entries expired at now. */
+void hub_cache_purge_locked(struct hub *h, uint64_t now);
+/* Frees every app's cache (hub_free). */
+void hub_cache_free(struct hub *h);
+/* Frees every app's user registry (hub_free). */
+void hub_users_free(struct hub *h);
 
 #endif

@@ -1,6 +1,7 @@
 /* worker.c - one event-loop thread: its libuv loop, its lws context on the
  * shared listening port, the inbox other threads post deliveries to, the
- * 1 s tick for liveness checks, and an orderly stop. Protocol work is in
+ * 250 ms tick for liveness checks (and, on worker 0, the hub's timers), and
+ * an orderly stop. Protocol work is in
  * ws.c and http.c; channel state shared between workers is in hub.c. */
 #include "worker.h"
 
@@ -48,6 +49,8 @@ delivery_new(size_t app, const char *chan, size_t clen, struct frame *f,
     struct delivery *d = xmalloc(sizeof(*d) + clen + 1);
 
     d->next = NULL;
+    d->kind = DELIVERY_CHANNEL;
+    d->seq = 0;
     d->app = app;
     d->frame = f;
     d->exclude[0] = '\0';
@@ -115,6 +118,8 @@ on_tick(uv_timer_t *timer)
             uv_poll_start(&w->accept_poll, UV_READABLE, on_accept);
         }
         ws_sweep(w, now);
+        if (w->index == 0) /* one worker runs the hub's timers */
+            hub_tick(w->hub, now);
         return;
     }
     /* Stopping: give the close frames up to a second, then tear down. */
@@ -357,11 +362,13 @@ worker_join_free(struct worker *w)
         while (map_next(&w->chans[a], &bucket, &it)) {
             struct wchan *wc = it->val;
             free(wc->v);
+            free(wc->since);
             free(wc);
         }
         map_clear(&w->chans[a]);
     }
     free(w->chans);
+    users_worker_free(w);
     pthread_mutex_destroy(&w->inbox_lock);
     free(w);
 }

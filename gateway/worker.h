@@ -6,6 +6,7 @@
 #define MN_WORKER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "chan.h"
 #include "frame.h"
@@ -13,11 +14,19 @@
 struct hub;
 struct worker;
 
-/* One event for one channel, handed to a worker. */
+enum delivery_kind {
+    DELIVERY_CHANNEL = 0, /* frame to the subscribers of channel */
+    DELIVERY_USER,        /* frame to the connections signed in as user id `channel` */
+    DELIVERY_TERMINATE,   /* close the connections signed in as user id `channel` */
+};
+
+/* One event for one channel (or user), handed to a worker. */
 struct delivery {
     struct delivery *next;
+    enum delivery_kind kind; /* DELIVERY_CHANNEL from delivery_new */
+    uint64_t seq;            /* the hub's publish number; 0 from delivery_new */
     size_t app;
-    struct frame *frame;                  /* one reference owned by the delivery */
+    struct frame *frame;                  /* one reference owned; NULL: terminate */
     char exclude[CHAN_SOCKET_ID_MAX + 1]; /* "" for none */
     size_t clen;
     char channel[]; /* NUL-terminated */

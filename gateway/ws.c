@@ -1,8 +1,9 @@
 /* ws.c - Pusher protocol 7 on one WebSocket connection: the handshake checks
  * (path, key, protocol version), socket ids, ping/pong and liveness,
- * subscribe/unsubscribe with signature checks, presence members, client
- * events, and writing the send queue. Channel state shared across workers is
- * the hub's; this file keeps the worker-local subscriber vectors. */
+ * subscribe/unsubscribe with signature checks, presence members, cache
+ * replay, client events, the authorized-connections timeout, and writing the
+ * send queue. Channel state shared across workers is the hub's; this file
+ * keeps the worker-local subscriber vectors. Sign-in is in users.c. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,9 @@
 #include "mn.h"
 
 #define WRITES_PER_CALLBACK 64
+/* lws's private LWS_WRITE_CLOSE (lws-write.h leaves its slot, 4, between
+ * LWS_WRITE_HTTP and LWS_WRITE_PING): a close frame written by on_writeable. */
+#define WS_WRITE_CLOSE ((enum lws_write_protocol)4)
 
 static atomic_uint socket_seq;
 static unsigned socket_base;
@@ -47,12 +51,10 @@ send_frame(struct conn *c, struct frame *f)
     if (sendq_push_take(&c->q, f, cfg->sendq_max_messages, cfg->sendq_max_bytes) < 0) {
         log_warn("gateway: slow client closed app=%s socket=%s queued=%zu",
                  c->app ? c->app->id : "-", c->socket_id, c->q.bytes);
+        /* Drop what it did not read: the close frame goes next, if the
+         * client reads again before close_conn's timeout kills it. */
         sendq_clear(&c->q);
-        c->close_code = 4100;
-        snprintf(c->close_msg, sizeof(c->close_msg), "Over capacity: client too slow");
-        lws_close_reason(c->wsi, 4100, (unsigned char *)c->close_msg,
-                         strlen(c->close_msg));
-        lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+        close_conn(c, 4100, "Over capacity: client too slow");
         return;
     }
     lws_callback_on_writable(c->wsi);
@@ -102,8 +104,20 @@ on_writeable(struct conn *c)
         sendq_pop(&c->q);
     }
     if (c->close_code) {
-        lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
-                         (unsigned char *)c->close_msg, strlen(c->close_msg));
+        /* lws 4.1 takes -1 from SERVER_WRITEABLE as a failed write and drops
+         * the socket without the close frame lws_close_reason would prepare:
+         * write the frame ourselves, then return -1. */
+        unsigned char frame[LWS_PRE + 2 + sizeof(c->close_msg)];
+        size_t mlen = strlen(c->close_msg);
+
+        if (lws_send_pipe_choked(c->wsi)) { /* lws would keep a part of it */
+            lws_callback_on_writable(c->wsi);
+            return 0;
+        }
+        frame[LWS_PRE] = (unsigned char)(c->close_code >> 8);
+        frame[LWS_PRE + 1] = (unsigned char)(c->close_code & 0xff);
+        memcpy(frame + LWS_PRE + 2, c->close_msg, mlen);
+        lws_write(c->wsi, frame + LWS_PRE, 2 + mlen, WS_WRITE_CLOSE);
         return -1;
     }
     return 0;
@@ -113,7 +127,7 @@ on_writeable(struct conn *c)
 
 static struct wchan *
 wchan_add(struct worker *w, size_t app, const char *chan, size_t clen, struct conn *c,
-          size_t *idx)
+          uint64_t since, size_t *idx)
 {
     bool created;
     struct map_node *node = map_upsert(&w->chans[app], chan, clen, &created);
@@ -125,8 +139,10 @@ wchan_add(struct worker *w, size_t app, const char *chan, size_t clen, struct co
     if (wc->n == wc->cap) {
         wc->cap = wc->cap ? wc->cap * 2 : 4;
         wc->v = xrealloc(wc->v, wc->cap * sizeof(*wc->v));
+        wc->since = xrealloc(wc->since, wc->cap * sizeof(*wc->since));
     }
     *idx = wc->n;
+    wc->since[wc->n] = since;
     wc->v[wc->n++] = c;
     return wc;
 }
@@ -138,6 +154,7 @@ wchan_remove(struct worker *w, size_t app, const char *chan, size_t clen, struct
     struct conn *moved;
 
     wc->v[sub->idx] = wc->v[--wc->n];
+    wc->since[sub->idx] = wc->since[wc->n];
     if (sub->idx < wc->n) {
         moved = wc->v[sub->idx];
         ((struct sub *)map_get(&moved->subs, chan, clen))->idx = sub->idx;
@@ -145,6 +162,7 @@ wchan_remove(struct worker *w, size_t app, const char *chan, size_t clen, struct
     if (wc->n == 0) {
         map_del(&w->chans[app], chan, clen);
         free(wc->v);
+        free(wc->since);
         free(wc);
     }
 }
@@ -152,15 +170,21 @@ wchan_remove(struct worker *w, size_t app, const char *chan, size_t clen, struct
 void
 ws_deliver(struct worker *w, struct delivery *d)
 {
-    struct wchan *wc = map_get(&w->chans[d->app], d->channel, d->clen);
+    struct wchan *wc;
 
+    if (d->kind != DELIVERY_CHANNEL) {
+        users_deliver(w, d);
+        return;
+    }
+    wc = map_get(&w->chans[d->app], d->channel, d->clen);
     if (wc == NULL)
         return;
     /* send_frame may close a slow consumer, which never changes wc here:
      * removal happens in LWS_CALLBACK_CLOSED, outside this loop. */
     for (size_t i = 0; i < wc->n; i++) {
         struct conn *c = wc->v[i];
-        if (d->exclude[0] && strcmp(c->socket_id, d->exclude) == 0)
+        if (d->seq <= wc->since[i] ||
+            (d->exclude[0] && strcmp(c->socket_id, d->exclude) == 0))
             continue;
         send_frame(c, frame_ref(d->frame));
     }
@@ -184,15 +208,19 @@ unsubscribe(struct conn *c, const char *chan, size_t clen)
     free(sub);
 }
 
+/* A presence subscription of a signed-in connection may omit channel_data:
+ * it is then signed as socket_id:channel and the member is the signed-in
+ * user (PROTOCOL.md section 6). */
 static bool
 auth_ok(struct conn *c, const struct msg_in *m, enum chan_kind kind)
 {
     const char *parts[3] = {c->socket_id, m->channel, m->channel_data};
     size_t lens[3] = {strlen(c->socket_id), strlen(m->channel),
                       m->channel_data ? strlen(m->channel_data) : 0};
-    size_t n = kind == CHAN_PRESENCE ? 3 : 2;
+    size_t n = kind == CHAN_PRESENCE && m->channel_data ? 3 : 2;
 
-    if (m->auth == NULL || (kind == CHAN_PRESENCE && m->channel_data == NULL))
+    if (m->auth == NULL ||
+        (kind == CHAN_PRESENCE && m->channel_data == NULL && c->user == NULL))
         return false;
     return sign_check_auth(c->app->key, c->app->secret, m->auth, strlen(m->auth), parts,
                            lens, n);
@@ -204,7 +232,8 @@ subscribe(struct conn *c, const struct msg_in *m)
     const struct mn_app *app = c->app;
     struct msg_member member = {0};
     struct hub_member hm, *hmp = NULL;
-    struct buf presence = BUF_INIT, out = BUF_INIT;
+    struct hub_joined joined = {0};
+    struct buf out = BUF_INIT;
     struct mn_err err = {0};
     enum chan_kind kind;
     struct sub *sub;
@@ -231,7 +260,7 @@ subscribe(struct conn *c, const struct msg_in *m)
                        "Too many subscriptions on this connection", 403);
         return;
     }
-    if (kind == CHAN_USER) {
+    if (kind == CHAN_USER && !users_may_subscribe(c, m->channel, clen)) {
         send_sub_error(c, m->channel, clen, "AuthError",
                        "Only a connection signed in as this user may subscribe", 403);
         return;
@@ -245,9 +274,11 @@ subscribe(struct conn *c, const struct msg_in *m)
         return;
     }
     if (kind == CHAN_PRESENCE) {
-        if (msg_parse_member(m->channel_data, strlen(m->channel_data), "user_id",
-                             app->max_user_id_len, app->max_user_info_bytes, &member,
-                             &err) < 0) {
+        if (m->channel_data == NULL) {
+            users_member(c, &member); /* auth_ok made sure c is signed in */
+        } else if (msg_parse_member(m->channel_data, strlen(m->channel_data), "user_id",
+                                    app->max_user_id_len, app->max_user_info_bytes,
+                                    &member, &err) < 0) {
             send_sub_error(c, m->channel, clen, "InvalidChannelData", err.msg, 400);
             return;
         }
@@ -258,24 +289,38 @@ subscribe(struct conn *c, const struct msg_in *m)
         hmp = &hm;
     }
     if (hub_subscribe(c->w->hub, c->app_index, m->channel, clen, c->w->index, hmp,
-                      c->socket_id, &presence, &err) < 0) {
+                      c->socket_id, &joined, &err) < 0) {
         send_sub_error(c, m->channel, clen, "LimitReached", err.msg, 403);
         msg_member_free(&member);
+        buf_free(&joined.presence);
         return;
     }
+    if (chan_kind_needs_auth(kind))
+        c->authorized = true;
     sub = xcalloc(1, sizeof(*sub));
-    sub->wc = wchan_add(c->w, c->app_index, m->channel, clen, c, &sub->idx);
+    sub->wc = wchan_add(c->w, c->app_index, m->channel, clen, c, joined.seq, &sub->idx);
     if (hmp) {
         sub->user_id = member.user_id;
         sub->id_len = hm.id_len;
         member.user_id = NULL;
     }
     map_upsert(&c->subs, m->channel, clen, &created)->val = sub;
-    msg_subscription_succeeded(&out, m->channel, clen, hmp ? buf_data(&presence) : NULL,
-                               hmp ? presence.len : 0);
+    msg_subscription_succeeded(&out, m->channel, clen,
+                               hmp ? buf_data(&joined.presence) : NULL,
+                               hmp ? joined.presence.len : 0);
     send_buf(c, &out);
+    /* Cache channels: the cached event, or pusher:cache_miss, comes right
+     * after subscription_succeeded and before anything published later. */
+    if (joined.cached) {
+        send_frame(c, joined.cached);
+    } else if (joined.cache_miss) {
+        static const char miss[] = "pusher:cache_miss";
+
+        msg_event(&out, miss, sizeof(miss) - 1, m->channel, clen, NULL, 0, NULL, 0);
+        send_buf(c, &out);
+    }
     buf_free(&out);
-    buf_free(&presence);
+    buf_free(&joined.presence);
     msg_member_free(&member);
 }
 
@@ -355,6 +400,8 @@ on_message(struct conn *c, const char *text, size_t len)
         /* liveness already recorded */
     } else if (strcmp(m.event, "pusher:subscribe") == 0) {
         subscribe(c, &m);
+    } else if (strcmp(m.event, "pusher:signin") == 0) {
+        users_signin(c, &m);
     } else if (strcmp(m.event, "pusher:unsubscribe") == 0) {
         if (m.channel)
             unsubscribe(c, m.channel, strlen(m.channel));
@@ -443,7 +490,7 @@ established(struct lws *wsi, struct session *s)
 
     c->wsi = wsi;
     c->w = w;
-    c->last_rx_ms = gw_now_ms();
+    c->last_rx_ms = c->opened_ms = gw_now_ms();
     snprintf(c->socket_id, sizeof(c->socket_id), "%u.%u", socket_base,
              atomic_fetch_add(&socket_seq, 1) + 1);
     c->next = w->conns;
@@ -485,6 +532,7 @@ closed(struct conn *c)
         unsubscribe(c, it->key, it->len);
     }
     map_clear(&c->subs);
+    users_conn_closed(c);
     if (c->counted)
         hub_conn_close(w->hub, c->app_index);
     if (c->prev)
@@ -576,6 +624,9 @@ ws_sweep(struct worker *w, uint64_t now)
                    now - c->ping_sent_ms >= cfg->pong_timeout * 1000ull) {
             close_conn(c, 4201, "Pong reply not received");
         }
+        if (c->app->authorized_connections && !c->authorized &&
+            now - c->opened_ms >= c->app->authorization_timeout * 1000ull)
+            close_conn(c, 4009, "Connection not authorized within timeout");
     }
     buf_free(&b);
 }
@@ -585,4 +636,28 @@ ws_close_all(struct worker *w, int code, const char *why)
 {
     for (struct conn *c = w->conns; c; c = c->next)
         close_conn(c, code, why);
+}
+
+void
+ws_send_frame(struct conn *c, struct frame *f)
+{
+    send_frame(c, f);
+}
+
+void
+ws_send_buf(struct conn *c, struct buf *b)
+{
+    send_buf(c, b);
+}
+
+void
+ws_send_error(struct conn *c, int code, const char *message)
+{
+    send_error(c, code, message);
+}
+
+void
+ws_close(struct conn *c, int code, const char *why)
+{
+    close_conn(c, code, why);
 }

@@ -145,6 +145,9 @@ static const struct cfg_key keys[] = {
      APP(max_user_id_len), "bytes of a user id"},
     {"applications[].client-event-rate", CFG_UINT, 0, "10", 1, 100000, NULL,
      APP(client_event_rate), "client events one connection may send per second"},
+    {"applications[].cache-ttl", CFG_UINT, 0, "1800", 1, 1800, NULL, APP(cache_ttl),
+     "seconds a cache channel keeps its last event (`cache-`, `private-cache-`, "
+     "`private-encrypted-cache-`, `presence-cache-`); Pusher's limit is 30 minutes"},
     {"applications[].max-subscriptions", CFG_UINT, 0, "1000", 1, 1000000, NULL,
      APP(max_subscriptions), "channels one connection may be subscribed to at once"},
 

@@ -31,6 +31,7 @@ struct mn_app {
     unsigned max_user_id_len;      /* "max-user-id-length" (128) */
     unsigned client_event_rate;    /* "client-event-rate" (10 per second) */
     unsigned max_subscriptions;    /* "max-subscriptions" (1000 per connection) */
+    unsigned cache_ttl;            /* "cache-ttl" s a cache entry lives (1800) */
 };
 
 struct mn_redis {

@@ -178,6 +178,64 @@ msg_presence_object(struct buf *out, const char *const *ids, const size_t *id_le
     buf_printf(out, "},\"count\":%zu}}", count);
 }
 
+void
+msg_signin_success(struct buf *out, const char *user_data, size_t len)
+{
+    struct buf in = BUF_INIT;
+
+    buf_puts(&in, "{\"user_data\":");
+    buf_json_str(&in, user_data, len);
+    buf_putc(&in, '}');
+    event_with(out, "pusher:signin_success", NULL, 0, &in);
+    buf_free(&in);
+}
+
+void
+msg_subscription_count(struct buf *out, const char *channel, size_t clen, unsigned count)
+{
+    struct buf in = BUF_INIT;
+
+    buf_printf(&in, "{\"subscription_count\":%u}", count);
+    event_with(out, "pusher_internal:subscription_count", channel, clen, &in);
+    buf_free(&in);
+}
+
+/* Appends one {"name":..,"user_ids":[..]} element (none when n is 0), after a
+ * comma when *first is false. */
+static void
+watchlist_group(struct buf *in, bool *first, const char *name, const char *const *ids,
+                const size_t *lens, size_t n)
+{
+    if (n == 0)
+        return;
+    if (!*first)
+        buf_putc(in, ',');
+    *first = false;
+    buf_printf(in, "{\"name\":\"%s\",\"user_ids\":[", name);
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            buf_putc(in, ',');
+        buf_json_str(in, ids[i], lens[i]);
+    }
+    buf_puts(in, "]}");
+}
+
+void
+msg_watchlist_events(struct buf *out, const char *const *online, const size_t *on_lens,
+                     size_t non, const char *const *offline, const size_t *off_lens,
+                     size_t noff)
+{
+    struct buf in = BUF_INIT;
+    bool first = true;
+
+    buf_puts(&in, "{\"events\":[");
+    watchlist_group(&in, &first, "online", online, on_lens, non);
+    watchlist_group(&in, &first, "offline", offline, off_lens, noff);
+    buf_puts(&in, "]}");
+    event_with(out, "pusher_internal:watchlist_events", NULL, 0, &in);
+    buf_free(&in);
+}
+
 /* --- decoding --- */
 
 /* Whether arrays and objects nest deeper than MSG_MAX_DEPTH. Counted on the
@@ -446,4 +504,67 @@ msg_member_free(struct msg_member *m)
     free(m->user_id);
     free(m->user_info);
     *m = (struct msg_member){0};
+}
+
+int
+msg_parse_watchlist(const char *text, size_t len, size_t max_ids, size_t max_id_len,
+                    struct msg_watchlist *out, struct mn_err *err)
+{
+    json_t *root;
+    const json_t *list, *v;
+    size_t i;
+
+    *out = (struct msg_watchlist){0};
+    root = load(text, len, "user_data", err);
+    if (root == NULL)
+        return -1;
+    list = json_is_object(root) ? json_object_get(root, "watchlist") : NULL;
+    if (list == NULL || json_is_null(list)) {
+        json_decref(root);
+        return 0;
+    }
+    if (!json_is_array(list)) {
+        mn_err_set(err, BAD, "\"watchlist\" must be an array of user ids");
+        goto fail;
+    }
+    out->total = json_array_size(list);
+    out->ids = xcalloc(out->total < max_ids ? out->total : max_ids, sizeof(*out->ids));
+    json_array_foreach(list, i, v)
+    {
+        struct msg_member m = {0};
+        json_t *wrap;
+        int rc;
+
+        if (i == max_ids)
+            break;
+        /* An entry follows the rules of a user id: reuse member_id on {"id":v}. */
+        wrap = json_pack("{sO}", "id", v);
+        rc = member_id(wrap, "id", max_id_len, &m, err);
+        json_decref(wrap);
+        if (rc < 0) {
+            mn_err_set(err, BAD,
+                       "\"watchlist\" entry %zu must be a non-empty user id of "
+                       "at most %zu characters",
+                       i, max_id_len);
+            goto fail;
+        }
+        out->ids[out->n++] = m.user_id;
+    }
+    json_decref(root);
+    return 0;
+fail:
+    json_decref(root);
+    msg_watchlist_free(out);
+    return -1;
+}
+
+void
+msg_watchlist_free(struct msg_watchlist *w)
+{
+    if (w == NULL)
+        return;
+    for (size_t i = 0; i < w->n; i++)
+        free(w->ids[i]);
+    free(w->ids);
+    *w = (struct msg_watchlist){0};
 }

@@ -46,6 +46,19 @@ void msg_member_removed(struct buf *out, const char *channel, size_t clen,
 void msg_presence_object(struct buf *out, const char *const *ids, const size_t *id_lens,
                          const char *const *infos, const size_t *info_lens, size_t count);
 
+/* pusher:signin_success {"user_data":"<user_data>"}: user_data is the text the
+ * client signed, sent back as a JSON string. */
+void msg_signin_success(struct buf *out, const char *user_data, size_t len);
+/* pusher_internal:subscription_count {"subscription_count":N} on channel. */
+void msg_subscription_count(struct buf *out, const char *channel, size_t clen,
+                            unsigned count);
+/* pusher_internal:watchlist_events (no channel):
+ * {"events":[{"name":"online","user_ids":[..]},{"name":"offline","user_ids":[..]}]};
+ * a group with no ids is left out. */
+void msg_watchlist_events(struct buf *out, const char *const *online,
+                          const size_t *on_lens, size_t non, const char *const *offline,
+                          const size_t *off_lens, size_t noff);
+
 /* --- decoding --- */
 
 /* Deepest nesting of arrays and objects accepted in client JSON, the envelope
@@ -97,5 +110,20 @@ struct msg_member {
 int msg_parse_member(const char *text, size_t len, const char *id_key, size_t max_id_len,
                      size_t max_info, struct msg_member *out, struct mn_err *err);
 void msg_member_free(struct msg_member *m);
+
+/* The "watchlist" of sign-in user_data: ids (string or integer, as text; the
+ * rules of msg_parse_member's id), the first max_ids of them in ids[0..n), and
+ * total, the length of the whole array (total > n: the caller answers 4302).
+ * Absent or null: n = total = 0. Refuses user_data that is not JSON, a
+ * watchlist that is not an array and an invalid entry among the first max_ids:
+ * -1, err->status 400; out is then left empty. Duplicates are kept. Free out
+ * with msg_watchlist_free (also after a failure). */
+struct msg_watchlist {
+    char **ids;
+    size_t n, total;
+};
+int msg_parse_watchlist(const char *text, size_t len, size_t max_ids, size_t max_id_len,
+                        struct msg_watchlist *out, struct mn_err *err);
+void msg_watchlist_free(struct msg_watchlist *w);
 
 #endif

@@ -132,6 +132,39 @@ enc_presence_empty(struct buf *b)
 }
 
 static void
+enc_signin_success(struct buf *b)
+{
+    msg_signin_success(b, S("{\"id\":\"12345\"}"));
+}
+
+static void
+enc_subscription_count(struct buf *b)
+{
+    msg_subscription_count(b, S("my-channel"), 42);
+}
+
+static const char *const wl_on[] = {"1"}, *const wl_off[] = {"2", "3"};
+static const size_t wl_on_lens[] = {1}, wl_off_lens[] = {1, 1};
+
+static void
+enc_watchlist(struct buf *b)
+{
+    msg_watchlist_events(b, wl_on, wl_on_lens, 1, wl_off, wl_off_lens, 2);
+}
+
+static void
+enc_watchlist_offline(struct buf *b)
+{
+    msg_watchlist_events(b, NULL, NULL, 0, wl_off, wl_off_lens, 2);
+}
+
+static void
+enc_watchlist_online(struct buf *b)
+{
+    msg_watchlist_events(b, wl_on, wl_on_lens, 1, NULL, NULL, 0);
+}
+
+static void
 enc_appends(struct buf *b)
 {
     buf_puts(b, "[");
@@ -196,6 +229,22 @@ static const struct enc_case enc_cases[] = {
      "\"2\":null},\"count\":2}}"},
     {"presence object, empty", enc_presence_empty,
      "{\"presence\":{\"ids\":[],\"hash\":{},\"count\":0}}"},
+    {"signin_success", enc_signin_success,
+     "{\"event\":\"pusher:signin_success\",\"data\":\"{\\\"user_data\\\":"
+     "\\\"{\\\\\\\"id\\\\\\\":\\\\\\\"12345\\\\\\\"}\\\"}\"}"},
+    {"subscription_count", enc_subscription_count,
+     "{\"event\":\"pusher_internal:subscription_count\",\"channel\":\"my-channel\","
+     "\"data\":\"{\\\"subscription_count\\\":42}\"}"},
+    {"watchlist_events", enc_watchlist,
+     "{\"event\":\"pusher_internal:watchlist_events\",\"data\":\"{\\\"events\\\":["
+     "{\\\"name\\\":\\\"online\\\",\\\"user_ids\\\":[\\\"1\\\"]},"
+     "{\\\"name\\\":\\\"offline\\\",\\\"user_ids\\\":[\\\"2\\\",\\\"3\\\"]}]}\"}"},
+    {"watchlist_events, offline only", enc_watchlist_offline,
+     "{\"event\":\"pusher_internal:watchlist_events\",\"data\":\"{\\\"events\\\":["
+     "{\\\"name\\\":\\\"offline\\\",\\\"user_ids\\\":[\\\"2\\\",\\\"3\\\"]}]}\"}"},
+    {"watchlist_events, online only", enc_watchlist_online,
+     "{\"event\":\"pusher_internal:watchlist_events\",\"data\":\"{\\\"events\\\":["
+     "{\\\"name\\\":\\\"online\\\",\\\"user_ids\\\":[\\\"1\\\"]}]}\"}"},
     {"encoders append", enc_appends,
      "[{\"event\":\"pusher:ping\",\"data\":\"{}\"},"
      "{\"event\":\"pusher:pong\",\"data\":\"{}\"}]"},
@@ -621,6 +670,49 @@ member_limits(void)
     buf_free(&info);
 }
 
+/* --- msg_parse_watchlist --- */
+
+struct watch_case {
+    const char *name;
+    const char *text;
+    int rc;
+    size_t n, total;
+    const char *first, *last; /* ids[0], ids[n - 1] */
+};
+
+static const struct watch_case watch_cases[] = {
+    {"no watchlist", "{\"id\":\"1\"}", 0, 0, 0, NULL, NULL},
+    {"null watchlist", "{\"id\":\"1\",\"watchlist\":null}", 0, 0, 0, NULL, NULL},
+    {"strings", "{\"id\":\"1\",\"watchlist\":[\"a\",\"b\"]}", 0, 2, 2, "a", "b"},
+    {"integer ids as text", "{\"watchlist\":[7,\"x\",-3]}", 0, 3, 3, "7", "-3"},
+    {"duplicates kept", "{\"watchlist\":[\"a\",\"a\"]}", 0, 2, 2, "a", "a"},
+    {"first 3 of 5 kept", "{\"watchlist\":[\"1\",\"2\",\"3\",\"4\",{}]}", 0, 3, 5, "1",
+     "3"},
+    {"not an array", "{\"watchlist\":\"a\"}", -1, 0, 0, NULL, NULL},
+    {"object entry", "{\"watchlist\":[\"a\",{}]}", -1, 0, 0, NULL, NULL},
+    {"empty id", "{\"watchlist\":[\"\"]}", -1, 0, 0, NULL, NULL},
+    {"id of 9 characters", "{\"watchlist\":[\"123456789\"]}", -1, 0, 0, NULL, NULL},
+    {"not JSON", "{\"watchlist\":", -1, 0, 0, NULL, NULL},
+};
+#define WATCH_TESTS 5
+
+static void
+watch_check(const struct watch_case *wc)
+{
+    struct msg_watchlist w;
+    struct mn_err err = {0, ""};
+    int rc = msg_parse_watchlist(wc->text, strlen(wc->text), 3, 8, &w, &err);
+
+    is_int(rc, wc->rc, "watchlist %s%s%s", wc->name, rc < 0 ? ": " : "",
+           rc < 0 ? err.msg : "");
+    ok(rc == 0 || err.status == 400, "watchlist %s: a refusal has status 400", wc->name);
+    ok(w.n == wc->n && w.total == wc->total, "watchlist %s: n %zu total %zu", wc->name,
+       w.n, w.total);
+    is_str(w.n ? w.ids[0] : NULL, wc->first, "watchlist %s: first id", wc->name);
+    is_str(w.n ? w.ids[w.n - 1] : NULL, wc->last, "watchlist %s: last id", wc->name);
+    msg_watchlist_free(&w);
+}
+
 int
 main(void)
 {
@@ -629,6 +721,7 @@ main(void)
     for (size_t i = 0; i < ARRAY_LEN(parse_cases); i++)
         n += parse_cases[i].rc == 0 ? 8 : 2;
     n += (int)(ARRAY_LEN(member_cases) + MEMBER_LIMIT_CASES) * MEMBER_TESTS;
+    n += (int)ARRAY_LEN(watch_cases) * WATCH_TESTS;
     plan(n);
     test_encoders();
     round_trip_event();
@@ -642,5 +735,7 @@ main(void)
                      member_cases[i].rc, member_cases[i].user_id,
                      member_cases[i].user_info);
     member_limits();
+    for (size_t i = 0; i < ARRAY_LEN(watch_cases); i++)
+        watch_check(&watch_cases[i]);
     return done_testing();
 }
