@@ -8,7 +8,9 @@
  * answer is being written, so a peer that sends and never reads cannot grow
  * our memory past one frame cap. A frame announcing more than the cap, or a
  * garbled one, is logged and its connection closed (a garbled but complete
- * frame gets an error answer first); nothing a peer sends stops the gateway.
+ * frame gets an error answer first), and so is one left incomplete for
+ * BUS_FRAME_TIMEOUT_MS (a once-a-second sweep); idle connections between
+ * frames are kept. Nothing a peer sends stops the gateway.
  * Owns the socket file: a stale one is replaced at start, one another live
  * process listens on is refused, and ours is removed at stop.
  * Does not own the wire format (shared/bus.c) or channel state (hub.c). */
@@ -29,7 +31,8 @@
 
 #define BUS_MAX_CONNS 256    /* connections at once (the API daemon needs its threads) */
 #define BUS_READ_CHUNK 65536 /* bytes asked of the kernel per read */
-#define BUS_SOCKET_MODE 0660 /* the API daemon runs as the gateway's group */
+#define BUS_FRAME_TIMEOUT_MS 5000 /* a frame begun must be complete by then */
+#define BUS_SOCKET_MODE 0660      /* the API daemon runs as the gateway's group */
 
 struct bconn;
 
@@ -37,10 +40,11 @@ struct bus_server {
     struct hub *hub;
     const struct mn_config *cfg;
     uv_pipe_t listener;
-    size_t cap; /* largest query frame body */
+    uv_timer_t sweep; /* drops connections with a frame stuck half-way */
+    size_t cap;       /* largest query frame body */
     struct bconn *conns;
     size_t nconns;
-    size_t handles; /* open uv handles (listener + connections): freed at 0 */
+    size_t handles; /* open uv handles (listener, sweep, connections): freed at 0 */
     bool stopping;
     struct stat st; /* the socket file we made: removed at stop if still ours */
 };
@@ -52,7 +56,8 @@ struct bconn {
     struct buf in;  /* received bytes not handled yet */
     struct buf out; /* the answer being written */
     uv_write_t wreq;
-    uint32_t id; /* of the query being answered */
+    uint32_t id;            /* of the query being answered */
+    uint64_t partial_since; /* uv_now when a frame began arriving; 0: none */
     bool writing, reading, closing, close_after_write;
 };
 
@@ -236,6 +241,10 @@ serve(struct bconn *c)
     }
     if (c->closing)
         return;
+    if (c->in.len == 0)
+        c->partial_since = 0;
+    else if (c->partial_since == 0)
+        c->partial_since = uv_now(c->pipe.loop);
     /* Pause while an answer is out; the frame cap bounds what is buffered. */
     if (c->writing && c->reading) {
         uv_read_stop((uv_stream_t *)&c->pipe);
@@ -323,6 +332,25 @@ on_listener_closed(uv_handle_t *h)
     srv_release(h->data);
 }
 
+static void
+on_sweep(uv_timer_t *t)
+{
+    struct bus_server *s = t->data;
+    uint64_t now = uv_now(t->loop);
+    struct bconn *c, *next;
+
+    for (c = s->conns; c; c = next) {
+        next = c->next;
+        /* A frame being answered is complete; only a stuck one counts. */
+        if (!c->writing && c->partial_since != 0 &&
+            now - c->partial_since > BUS_FRAME_TIMEOUT_MS) {
+            log_warn("bus: dropped a connection: a frame incomplete for %d ms bytes=%zu",
+                     BUS_FRAME_TIMEOUT_MS, c->in.len);
+            conn_close(c);
+        }
+    }
+}
+
 /* Binds, sets the mode and listens; -1 with a libuv error in *rc. The mode
  * is set before listen(): nobody can connect before it is right. */
 static int
@@ -366,6 +394,10 @@ bus_server_start(struct worker *w)
         uv_close((uv_handle_t *)&s->listener, on_listener_closed);
         return -1;
     }
+    uv_timer_init(&w->loop, &s->sweep);
+    s->sweep.data = s;
+    s->handles++;
+    uv_timer_start(&s->sweep, on_sweep, 1000, 1000);
     w->bus = s;
     log_info("bus: listening local-socket=%s", path);
     return 0;
@@ -387,5 +419,6 @@ bus_server_stop(struct worker *w)
         unlink(w->cfg->local_socket);
     while (s->conns)
         conn_close(s->conns);
+    uv_close((uv_handle_t *)&s->sweep, on_listener_closed);
     uv_close((uv_handle_t *)&s->listener, on_listener_closed);
 }

@@ -25,6 +25,7 @@ import {
     hmacHex,
     httpRequest,
     md5Hex,
+    raceTimeout,
     srcDir,
     startGateway,
     waitUntil,
@@ -34,6 +35,7 @@ export const apiBin = process.env.MN_API || path.join(buildDir, 'micronotifier-a
 export const SERVERS = ['nginx', 'apache', 'lighttpd'];
 export const PROTOCOLS = ['fastcgi', 'scgi'];
 
+const LOG_CAP = 4 << 20;
 const running = new Set(); // child processes still alive, killed on exit
 process.on('exit', () => {
     for (const p of running) {
@@ -81,6 +83,7 @@ class Child {
         this.stderr = '';
         this.stdout = '';
         this.exit = null;
+        this.sanitizerSeen = false;
     }
 
     spawn() {
@@ -91,11 +94,14 @@ class Child {
         running.add(this.proc);
         this.proc.stdout.setEncoding('utf8');
         this.proc.stderr.setEncoding('utf8');
+        // The tail of long logs is kept (a sanitizer report comes last), and
+        // every chunk is scanned for one.
         this.proc.stdout.on('data', (d) => {
-            if (this.stdout.length < 4 << 20) this.stdout += d;
+            this.stdout = (this.stdout + d).slice(-LOG_CAP);
         });
         this.proc.stderr.on('data', (d) => {
-            if (this.stderr.length < 4 << 20) this.stderr += d;
+            if (SANITIZER_RE.test(this.stderr.slice(-200) + d)) this.sanitizerSeen = true;
+            this.stderr = (this.stderr + d).slice(-LOG_CAP);
         });
         this.exited = new Promise((resolve) => {
             this.proc.once('exit', (code, signal) => {
@@ -128,7 +134,7 @@ class Child {
     async terminate(deadline = 20000) {
         if (this.exit) return this.exit;
         this.proc.kill('SIGTERM');
-        const r = await exitWithin(this.exited, deadline);
+        const r = await raceTimeout(this.exited, deadline, null);
         if (r === null) {
             await this.kill();
             throw new Error(`${this.name} did not exit within ${deadline} ms of SIGTERM\n` +
@@ -161,7 +167,7 @@ export async function startStack(opts = {}) {
     try {
         await daemon.start();
     } catch (e) {
-        await stopGateway(gw).catch(() => {});
+        await gw.stop().catch(() => {});
         throw e;
     }
     return { gw, api: daemon, dir };
@@ -204,7 +210,7 @@ export class ApiDaemon extends Child {
                 `\n${this.tail()}`);
         }
         const r = await this.terminate();
-        if (SANITIZER_RE.test(this.stderr)) {
+        if (this.sanitizerSeen || SANITIZER_RE.test(this.stderr)) {
             throw new Error(`sanitizer report in micronotifier-api stderr:\n${this.tail(20000)}`);
         }
         if (r.code !== 0 || r.signal !== null) {
@@ -215,54 +221,13 @@ export class ApiDaemon extends Child {
     }
 }
 
-/** A timer-free wait for a child's exit: resolves {code, signal} or null. */
-function exitWithin(exited, ms) {
-    let timer;
-    const late = new Promise((resolve) => {
-        timer = setTimeout(() => resolve(null), ms);
-    });
-    return Promise.race([exited, late]).finally(() => clearTimeout(timer));
-}
-
-/**
- * Gateway.stop()'s checks (clients closed, SIGTERM, exit 0 within 20 s, no
- * sanitizer report) without leaving its 20 s timer running, which would hold
- * the test process that long after its last test.
- */
-export async function stopGateway(gw) {
-    if (gw.stopped) return gw.exit;
-    gw.stopped = true;
-    for (const c of [...gw.clients]) {
-        try {
-            c.close();
-        } catch {
-            /* closed */
-        }
-    }
-    gw.clients.clear();
-    if (gw.exit) throw new Error(`gateway died before SIGTERM: ${JSON.stringify(gw.exit)}\n${gw.tail()}`);
-    gw.proc.kill('SIGTERM');
-    if ((await exitWithin(gw.exited, 20000)) === null) {
-        await gw.kill();
-        throw new Error(`gateway did not exit within 20 s of SIGTERM\n${gw.tail()}`);
-    }
-    fs.rmSync(gw.dir, { recursive: true, force: true });
-    if (SANITIZER_RE.test(gw.stderr)) {
-        throw new Error(`sanitizer report in gateway stderr:\n${gw.tail(20000)}`);
-    }
-    if (gw.exit.code !== 0 || gw.exit.signal !== null) {
-        throw new Error(`gateway exit after SIGTERM was ${JSON.stringify(gw.exit)}\n${gw.tail()}`);
-    }
-    return gw.exit;
-}
-
 /** Stops the daemon, then the gateway (both must exit cleanly), then the dir. */
 export async function stopStack(stack) {
     const errors = [];
     for (const p of [stack.web, stack.api, stack.gw]) {
         if (!p) continue;
         try {
-            await (p === stack.gw ? stopGateway(p) : p.stop());
+            await p.stop();
         } catch (e) {
             errors.push(e);
         }
