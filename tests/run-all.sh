@@ -21,6 +21,14 @@ fi
 
 log() { printf '=== %s\n' "$*"; }
 
+# A setup step that fails still ends with the summary line.
+setup_failed() {
+    echo "setup step failed: $*" >&2
+    echo
+    echo "0 passed, 1 failed, 0 skipped"
+    exit 1
+}
+
 # ------------------------------------------------------------------ cleanup
 policy_rc_created=0
 cleanup() {
@@ -56,19 +64,21 @@ if [ -n "$missing" ] && [ "${MN_SKIP_INSTALL:-0}" != 1 ]; then
         policy_rc_created=1
     fi
     export DEBIAN_FRONTEND=noninteractive
-    $SUDO apt-get update -q
+    $SUDO apt-get update -q || setup_failed "apt-get update"
     # shellcheck disable=SC2086
-    $SUDO apt-get install -y -q --no-install-recommends $missing
+    $SUDO apt-get install -y -q --no-install-recommends $missing ||
+        setup_failed "apt-get install$missing"
 fi
 
 if [ "${MN_SKIP_INSTALL:-0}" != 1 ] || [ ! -d "$here/node_modules" ]; then
     log "npm ci (tests/)"
-    (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+    (cd "$here" && npm ci --no-audit --no-fund --loglevel=error) ||
+        setup_failed "npm ci in tests/"
 fi
 
 # ------------------------------------------------------------ build + check
 log "autoreconf -fi"
-autoreconf -fi >/dev/null
+autoreconf -fi >/dev/null || setup_failed "autoreconf -fi"
 
 failed_builds=0
 failed_build_names=
