@@ -125,15 +125,11 @@ listen_open(const char *addr, unsigned mode, struct mn_err *err)
 void
 listen_close(int fd, const char *addr)
 {
-    struct sockaddr_un sa;
-    socklen_t len = sizeof(sa);
-
     if (fd < 0)
         return;
-    /* Only the file this socket is bound to (a successor may have replaced
-     * a file of the same name since, which it would then have unlinked). */
-    if (!config_is_host_port(addr) &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0 && sa.sun_family == AF_UNIX)
+    /* No successor can have taken the name while we listened: listen_open
+     * refuses a socket file another process listens on. */
+    if (!config_is_host_port(addr))
         unlink(addr);
     close(fd);
 }

@@ -34,11 +34,11 @@ static ssize_t
 read_some(int fd, struct buf *in, size_t max, uint64_t deadline)
 {
     struct pollfd p = {fd, POLLIN, 0};
-    uint64_t now;
     ssize_t n;
 
     for (;;) {
-        now = now_ms();
+        uint64_t now = now_ms();
+
         if (now >= deadline)
             return -1;
         n = poll(&p, 1, (int)(deadline - now));

@@ -88,9 +88,9 @@ stale(int fd)
 static int
 take_idle(struct bus_local *b)
 {
-    int fd = -1;
-
     for (;;) {
+        int fd;
+
         pthread_mutex_lock(&b->lock);
         fd = b->nidle ? b->idle[--b->nidle] : -1;
         pthread_mutex_unlock(&b->lock);

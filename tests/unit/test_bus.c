@@ -319,7 +319,8 @@ test_lying_counts(void)
     bus_msg_free(m);
 
     frame_of(&b, &q);
-    buf_data(&b)[BUS_FRAME_HEADER + 1] = 9; /* version */
+    p = (unsigned char *)buf_data(&b);
+    p[BUS_FRAME_HEADER + 1] = 9; /* the version byte */
     m = decode(&b, &err);
     ok(m == NULL, "an unknown version is refused");
     bus_msg_free(m);
@@ -341,15 +342,15 @@ static void
 read_frame(int fd, struct buf *in)
 {
     unsigned char hdr[4];
-    size_t got = 0;
+    size_t have = 0;
     uint32_t len;
 
     buf_reset(in);
-    while (got < 4) {
-        ssize_t n = read(fd, hdr + got, 4 - got);
+    while (have < 4) {
+        ssize_t n = read(fd, hdr + have, 4 - have);
         if (n <= 0)
             return;
-        got += (size_t)n;
+        have += (size_t)n;
     }
     len = bus_frame_len(hdr);
     buf_reserve(in, len);

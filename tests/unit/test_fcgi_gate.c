@@ -198,7 +198,10 @@ test_bad(void)
 
     buf_reset(&b);
     rec(&b, 1, 1, begin, 8);
-    buf_data(&b)[0] = 2;
+    {
+        char *first = buf_data(&b);
+        first[0] = 2;
+    }
     expect_bad(&b, "version 2");
 
     buf_reset(&b);
