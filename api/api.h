@@ -2,13 +2,12 @@
  * the listening sockets (listen.c), the transport-free front (front.c: CGI
  * variables in, a CGI response out, through the shared REST core and the
  * bus), and the two front ends (fcgi.c over libfcgi, scgi.c over our own
- * parser). Everything here is shared by request threads: read-only after
- * start, except what is atomic. */
+ * parser). What is here is shared by the request threads, read-only once
+ * they run. */
 #ifndef MN_API_H
 #define MN_API_H
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -23,8 +22,7 @@
 struct api {
     const struct mn_config *cfg;
     struct bus *bus;
-    int stop_fd;          /* an eventfd, readable once the daemon stops */
-    atomic_bool stopping; /* set with stop_fd */
+    int stop_fd; /* an eventfd, readable once the daemon stops */
 };
 
 /* One request as the web server hands it over: CGI variables (NULL when

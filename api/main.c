@@ -76,7 +76,7 @@ start(struct api *a, struct listener *l, unsigned mode)
 static int
 serve(const struct mn_config *cfg, unsigned mode)
 {
-    struct api a = {cfg, NULL, -1, false};
+    struct api a = {cfg, NULL, -1};
     struct listener ls[2] = {
         {"fastcgi", cfg->api.fastcgi, fcgi_run, -1, NULL},
         {"scgi", cfg->api.scgi, scgi_run, -1, NULL},
@@ -120,7 +120,6 @@ serve(const struct mn_config *cfg, unsigned mode)
         } while (sig == SIGHUP);
         log_info("api: stopping signal=%d", sig);
     }
-    atomic_store(&a.stopping, true);
     if (a.stop_fd >= 0 && write(a.stop_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
         log_errno("api: cannot wake the request threads");
     for (size_t i = 0; i < ARRAY_LEN(ls); i++) {

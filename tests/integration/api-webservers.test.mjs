@@ -4,11 +4,13 @@
 // info) through the web server and pusher-js receives; GET /channels,
 // /channels/{ch}, /channels/{ch}/users and refusals (wrong signature, unknown app,
 // users of a non-presence channel) answer byte for byte what the gateway's own
-// port answers (issue 4; DESIGN "one REST core").
+// port answers; sendToUser, terminate_connections and cache channels work through
+// the bus too (issue 4; DESIGN "one REST core").
 import test from 'node:test';
 import assert from 'node:assert/strict';
 
-import { connectClient, okJson, uniq, waitForEvent } from '../lib/harness.mjs';
+import { connectClient, okJson, rawConnect, uniq, waitForEvent } from '../lib/harness.mjs';
+import { rawSignin } from '../lib/signin.mjs';
 import {
     PROTOCOLS, SERVERS, signedHttp, startStack, startWebServer, stopStack,
 } from '../lib/webservers.mjs';
@@ -89,6 +91,30 @@ for (const server of SERVERS) {
         }
     }
 }
+
+test('through nginx + SCGI: sendToUser, terminateUserConnections and cache channels ' +
+    'cross the bus', async (t) => {
+    const ws = await startWebServer('nginx', 'scgi', 'prefix', stack.api.scgi);
+    t.after(() => ws.stop());
+    const rest = ws.rest(app);
+    // A signed-in user gets sendToUser, then is terminated (4009).
+    const id = uniq('user-');
+    const raw = await rawConnect(gw, { t });
+    assert.equal((await rawSignin(raw, { id })).event, 'pusher:signin_success');
+    await raw.subscribe(`#server-to-user-${id}`);
+    await okJson(rest.sendToUser(id, 'notice', { hi: id }));
+    const m = await raw.waitFor('notice');
+    assert.deepEqual(m.data, { hi: id });
+    assert.deepEqual(await okJson(rest.terminateUserConnections(id)), {});
+    assert.equal((await raw.waitClose(3000)).code, 4009);
+    // A cache channel keeps the last event published through the daemon.
+    const cache = uniq('cache-');
+    await okJson(rest.trigger(cache, 'cached', { v: 1 }));
+    const info = await okJson(rest.get({ path: `/channels/${cache}`, params: { info: 'cache' } }));
+    assert.equal(info.occupied, false);
+    assert.equal(info.cache.data, JSON.stringify({ v: 1 }));
+    assert.ok(info.cache.ttl > 0 && info.cache.ttl <= 1800, `ttl ${info.cache.ttl}`);
+});
 
 test('micronotifier-api and the gateway exit with status 0 on SIGTERM, sanitizers quiet',
     async () => {
