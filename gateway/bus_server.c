@@ -57,7 +57,7 @@ struct bconn {
     struct buf out; /* the answer being written */
     uv_write_t wreq;
     uint32_t id;            /* of the query being answered */
-    uint64_t partial_since; /* uv_now when a frame began arriving; 0: none */
+    uint64_t partial_since; /* uv_now when the pending frame began; 0: none */
     bool writing, reading, closing, close_after_write;
 };
 
@@ -238,6 +238,7 @@ serve(struct bconn *c)
         handle_frame(c, p + BUS_FRAME_HEADER, len);
         memmove(p, p + whole, c->in.len - whole + 1);
         c->in.len -= whole;
+        c->partial_since = 0; /* a frame completed: the clock restarts */
     }
     if (c->closing)
         return;
