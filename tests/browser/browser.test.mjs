@@ -84,6 +84,16 @@ test('private-encrypted: pusher-with-encryption.min.js decrypts what the SDK enc
     assert.deepEqual(e.data, { secret: 'only the browser reads this' });
 });
 
+test('browser signs in through /pusher/user-auth and receives sendToUser events', async (t) => {
+    const page = await openPage(browser, app, { t, user: { id: 'carol', name: 'Carol' } });
+    const r = await page.evaluate(() => window.mn.signin());
+    assert.deepEqual(r, { id: 'carol', channel: '#server-to-user-carol' });
+    assert.ok(app.requests.includes('POST /pusher/user-auth'), 'the page asked the app server');
+    await okJson(rest.sendToUser('carol', 'direct', { just: 'for carol' }));
+    const e = await pageEvent(page, '#user', 'direct');
+    assert.deepEqual(e.data, { just: 'for carol' });
+});
+
 test('browser, app server and gateway stop cleanly (gateway exit 0, no sanitizer report)', async () => {
     await browser.close();
     await app.close();
