@@ -73,6 +73,7 @@ respond(struct lws *wsi, struct session *s)
     req.path_len = strlen(t->path);
     req.query = t->query.len ? buf_data(&t->query) : NULL;
     req.query_len = t->query.len;
+    req.query_decoded = true; /* lws decoded every piece (collect_query) */
     req.body = t->body.len ? buf_data(&t->body) : NULL;
     req.body_len = t->body.len;
     req.now = (int64_t)time(NULL);

@@ -474,8 +474,8 @@ prepare(struct call *c, const struct mn_config *cfg, const struct rest_req *req,
     if (req->body_len > cfg->max_request_bytes)
         return mn_err_set(err, 413, "Request body too large (max %u bytes)",
                           cfg->max_request_bytes);
-    if (rest_query_parse(req->query ? req->query : "", req->query ? req->query_len : 0, q,
-                         err) ||
+    if (rest_query_parse(req->query ? req->query : "", req->query ? req->query_len : 0,
+                         req->query_decoded, q, err) ||
         rest_check_auth(c->app, req, q, err))
         return -1;
     if (!c->app->enabled)

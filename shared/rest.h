@@ -21,7 +21,9 @@ struct rest_req {
     size_t query_len;
     const char *body; /* raw body or NULL */
     size_t body_len;
-    int64_t now; /* Unix seconds, for the auth_timestamp window */
+    int64_t now;        /* Unix seconds, for the auth_timestamp window */
+    bool query_decoded; /* the transport already percent-decoded each key and
+                         * value (lws does): split on '&' and '=' only */
 };
 
 /* Allocated by rest.c; whoever receives it frees it with rest_res_free. */

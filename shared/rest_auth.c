@@ -81,10 +81,24 @@ rest_pct_decode(const char *s, size_t n, bool plus, char *out, size_t *out_len)
     return 0;
 }
 
-/* Splits the raw query on '&' and decodes each key=value ('+' is a space).
- * Empty pieces are skipped. The caller frees q->arena. */
+/* One key or value into out: percent-decoded, or copied when the transport
+ * decoded it already. */
+static int
+piece(const char *s, size_t n, bool decoded, char *out, size_t *out_len)
+{
+    if (!decoded)
+        return rest_pct_decode(s, n, true, out, out_len);
+    memcpy(out, s, n);
+    out[n] = '\0';
+    *out_len = n;
+    return 0;
+}
+
+/* Splits the query on '&' and decodes each key=value ('+' is a space) unless
+ * decoded. Empty pieces are skipped. The caller frees q->arena. */
 int
-rest_query_parse(const char *s, size_t n, struct query *q, struct mn_err *err)
+rest_query_parse(const char *s, size_t n, bool decoded, struct query *q,
+                 struct mn_err *err)
 {
     const char *end = s + n;
     size_t used = 0;
@@ -104,13 +118,12 @@ rest_query_parse(const char *s, size_t n, struct query *q, struct mn_err *err)
                 return mn_err_set(err, 400, "Too many query parameters (max %d)",
                                   PARAMS_MAX);
             p->key = q->arena + used;
-            if (rest_pct_decode(s, (size_t)(kend - s), true, q->arena + used,
-                                &p->key_len))
+            if (piece(s, (size_t)(kend - s), decoded, q->arena + used, &p->key_len))
                 return mn_err_set(err, 400, "Invalid percent-encoding in the query");
             used += p->key_len + 1;
             p->val = q->arena + used;
-            if (rest_pct_decode(eq ? eq + 1 : stop, eq ? (size_t)(stop - eq - 1) : 0,
-                                true, q->arena + used, &p->val_len))
+            if (piece(eq ? eq + 1 : stop, eq ? (size_t)(stop - eq - 1) : 0, decoded,
+                      q->arena + used, &p->val_len))
                 return mn_err_set(err, 400, "Invalid percent-encoding in the query");
             used += p->val_len + 1;
             q->n++;

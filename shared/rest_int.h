@@ -26,8 +26,10 @@ bool rest_has_prefix(const char *s, size_t n, const char *lit);
 /* Percent-decodes (s, n) into out (at least n bytes); plus: '+' is a space.
  * Returns 0, or -1 on a malformed escape. */
 int rest_pct_decode(const char *s, size_t n, bool plus, char *out, size_t *out_len);
-/* Splits and decodes a raw query string; q->arena is the caller's to free. */
-int rest_query_parse(const char *s, size_t n, struct query *q, struct mn_err *err);
+/* Splits a query string and percent-decodes its pieces unless decoded (the
+ * transport did it); q->arena is the caller's to free. */
+int rest_query_parse(const char *s, size_t n, bool decoded, struct query *q,
+                     struct mn_err *err);
 /* The parameter named key (first of them), and how many there are. */
 const struct sign_param *rest_query_get(const struct query *q, const char *key,
                                         size_t *count);

@@ -330,8 +330,8 @@ send_req(const struct sreq *r)
     if (r->sig == SIG_DUP)
         buf_printf(&q, "&auth_signature=%s", sig);
 
-    req = (struct rest_req){method, r->path, strlen(r->path),      buf_data(&q), q.len,
-                            sent,   slen,    r->now ? r->now : NOW};
+    req = (struct rest_req){method, r->path, strlen(r->path),       buf_data(&q), q.len,
+                            sent,   slen,    r->now ? r->now : NOW, false};
     got.status = 0;
     rest_handle(&cfg, &backend, &req, on_done, NULL);
     buf_free(&q);
@@ -350,7 +350,8 @@ send_raw(const char *method, const char *path, const char *query, const char *b)
                            query ? strlen(query) : 0,
                            b,
                            b ? strlen(b) : 0,
-                           NOW};
+                           NOW,
+                           false};
 
     got.status = 0;
     rest_handle(&cfg, &backend, &req, on_done, NULL);
@@ -937,7 +938,8 @@ test_async(void)
                 path, KEY, NOW, md5);
     hmac_hex(SECRET, canon, strlen(canon), sig);
     q = fmt("%s&auth_signature=%s", strchr(strchr(canon, '\n') + 1, '\n') + 1, sig);
-    req = (struct rest_req){"POST", path, strlen(path), q, strlen(q), b, strlen(b), NOW};
+    req = (struct rest_req){"POST", path,      strlen(path), q,    strlen(q),
+                            b,      strlen(b), NOW,          false};
     be.mode = BE_ASYNC;
     got.calls = 0;
     rest_handle(&cfg, &backend, &req, on_done, NULL);
@@ -999,9 +1001,27 @@ test_query_caps(void)
     buf_free(&p);
 }
 
+/* A transport that decoded the query already (lws) must not have it decoded
+ * twice: "%zz" is then a literal value, not a bad escape. */
+static void
+test_decoded_query(void)
+{
+    struct rest_req req = {
+        "GET", "/apps/3/channels", 16, "filter_by_prefix=%zz", 20, NULL, 0, NOW, false};
+
+    got.status = 0;
+    rest_handle(&cfg, &backend, &req, on_done, NULL);
+    is_int(got.status, 400, "a raw query with a bad escape is 400");
+    req.query_decoded = true;
+    got.status = 0;
+    rest_handle(&cfg, &backend, &req, on_done, NULL);
+    is_int(got.status, 401, "the same pieces already decoded reach the signature check");
+}
+
 int
 main(void)
 {
+    test_decoded_query();
     test_worked_example();
     test_trigger();
     test_timestamps();
