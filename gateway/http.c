@@ -19,7 +19,7 @@ struct http_txn {
     struct buf query;
     struct buf body;
     struct rest_res *res;
-    size_t written;
+    bool close_after; /* the body was left unread: the connection ends */
 };
 
 static void
@@ -39,13 +39,17 @@ txn_free(struct session *s)
 }
 
 static int
-write_headers(struct lws *wsi, int status, const char *type, size_t len)
+write_headers(struct lws *wsi, int status, const char *type, size_t len, bool close)
 {
+    static const char conn_close[] = "close";
     unsigned char headers[LWS_PRE + 512], *start = headers + LWS_PRE, *p = start,
                                           *end = headers + sizeof(headers) - 1;
 
     if (lws_add_http_common_headers(wsi, (unsigned)status, type, (lws_filepos_t)len, &p,
                                     end) ||
+        (close && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
+                                               (const unsigned char *)conn_close,
+                                               sizeof(conn_close) - 1, &p, end)) ||
         lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
     return 0;
@@ -80,23 +84,27 @@ respond(struct lws *wsi, struct session *s)
     rest_handle(w->cfg, &be, &req, on_done, s);
     if (t->res == NULL)
         return -1; /* the standalone backend always answers at once */
-    if (write_headers(wsi, t->res->status, t->res->content_type, t->res->body.len) < 0)
+    if (write_headers(wsi, t->res->status, t->res->content_type, t->res->body.len,
+                      false) < 0)
         return -1;
     lws_callback_on_writable(wsi);
     return 0;
 }
 
-/* A fixed answer before or instead of the REST core (413, root page). */
+/* A fixed answer before or instead of the REST core (413, root page);
+ * close: the request body is left unread, so the connection cannot be reused
+ * and the client is told so. */
 static int
-respond_text(struct lws *wsi, struct session *s, int status, const char *text)
+respond_text(struct lws *wsi, struct session *s, int status, const char *text, bool close)
 {
     struct http_txn *t = s->txn;
 
+    t->close_after = close;
     t->res = xcalloc(1, sizeof(*t->res));
     t->res->status = status;
     t->res->content_type = "text/plain";
     buf_puts(&t->res->body, text);
-    if (write_headers(wsi, status, "text/plain", t->res->body.len) < 0)
+    if (write_headers(wsi, status, "text/plain", t->res->body.len, close) < 0)
         return -1;
     lws_callback_on_writable(wsi);
     return 0;
@@ -154,12 +162,13 @@ on_http(struct lws *wsi, struct session *s, const char *path)
     if (strcmp(path, "/") == 0 && strcmp(t->method, "GET") == 0)
         return respond_text(wsi, s, 200,
                             "micronotifier-gateway: Pusher protocol 7 at /app/APP_KEY, "
-                            "Pusher HTTP API at /apps/APP_ID/...\n");
+                            "Pusher HTTP API at /apps/APP_ID/...\n",
+                            false);
     if (strcmp(t->method, "POST") != 0)
         return respond(wsi, s);
     if (lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
         strtoull(clen, NULL, 10) > w->cfg->max_request_bytes)
-        return respond_text(wsi, s, 413, "Request body too large\n");
+        return respond_text(wsi, s, 413, "Request body too large\n", true);
     return 0; /* the body follows */
 }
 
@@ -180,7 +189,7 @@ http_callback(struct lws *wsi, enum lws_callback_reasons reason, struct session 
         if (t == NULL || t->res)
             return t ? 0 : -1;
         if (len > w->cfg->max_request_bytes - t->body.len)
-            return respond_text(wsi, s, 413, "Request body too large\n");
+            return respond_text(wsi, s, 413, "Request body too large\n", true);
         buf_append(&t->body, in, len);
         return 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
@@ -204,8 +213,7 @@ http_callback(struct lws *wsi, enum lws_callback_reasons reason, struct session 
             return -1;
         }
         free(p);
-        /* A 413 left the body unread: the connection cannot be reused. */
-        close_after = res->status == 413;
+        close_after = t->close_after;
         txn_free(s);
         if (close_after || lws_http_transaction_completed(wsi))
             return -1;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -222,7 +223,7 @@ on_accept(uv_poll_t *poll, int status, int events)
     if (status < 0 || w->stopping)
         return;
     for (int i = 0; i < 64; i++) {
-        int fd = accept4(w->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(w->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), one = 1;
 
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE) {
@@ -233,6 +234,9 @@ on_accept(uv_poll_t *poll, int status, int events)
             }
             return;
         }
+        /* Events and answers are small and latency matters: no Nagle delay
+         * (headers and body of an answer are separate writes). */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         if (lws_adopt_socket_vhost(w->vhost, fd) == NULL)
             close(fd); /* lws logged why */
     }
