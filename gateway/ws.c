@@ -226,6 +226,31 @@ auth_ok(struct conn *c, const struct msg_in *m, enum chan_kind kind)
                            lens, n);
 }
 
+/* Sends subscription_succeeded and, on cache channels, the cached event or
+ * pusher:cache_miss right after it, before anything published later. Frees
+ * what j holds. */
+static void
+send_joined(struct conn *c, const char *chan, size_t clen, bool presence,
+            struct hub_joined *j)
+{
+    struct buf out = BUF_INIT;
+
+    msg_subscription_succeeded(&out, chan, clen, presence ? buf_data(&j->presence) : NULL,
+                               presence ? j->presence.len : 0);
+    send_buf(c, &out);
+    if (j->cached) {
+        send_frame(c, j->cached);
+        j->cached = NULL;
+    } else if (j->cache_miss) {
+        static const char miss[] = "pusher:cache_miss";
+
+        msg_event(&out, miss, sizeof(miss) - 1, chan, clen, NULL, 0, NULL, 0);
+        send_buf(c, &out);
+    }
+    buf_free(&out);
+    buf_free(&j->presence);
+}
+
 static void
 subscribe(struct conn *c, const struct msg_in *m)
 {
@@ -233,7 +258,6 @@ subscribe(struct conn *c, const struct msg_in *m)
     struct msg_member member = {0};
     struct hub_member hm, *hmp = NULL;
     struct hub_joined joined = {0};
-    struct buf out = BUF_INIT;
     struct mn_err err = {0};
     enum chan_kind kind;
     struct sub *sub;
@@ -305,22 +329,7 @@ subscribe(struct conn *c, const struct msg_in *m)
         member.user_id = NULL;
     }
     map_upsert(&c->subs, m->channel, clen, &created)->val = sub;
-    msg_subscription_succeeded(&out, m->channel, clen,
-                               hmp ? buf_data(&joined.presence) : NULL,
-                               hmp ? joined.presence.len : 0);
-    send_buf(c, &out);
-    /* Cache channels: the cached event, or pusher:cache_miss, comes right
-     * after subscription_succeeded and before anything published later. */
-    if (joined.cached) {
-        send_frame(c, joined.cached);
-    } else if (joined.cache_miss) {
-        static const char miss[] = "pusher:cache_miss";
-
-        msg_event(&out, miss, sizeof(miss) - 1, m->channel, clen, NULL, 0, NULL, 0);
-        send_buf(c, &out);
-    }
-    buf_free(&out);
-    buf_free(&joined.presence);
+    send_joined(c, m->channel, clen, hmp != NULL, &joined);
     msg_member_free(&member);
 }
 
@@ -336,6 +345,26 @@ rate_ok(struct conn *c)
         c->rate_count = 0;
     }
     return ++c->rate_count <= c->app->client_event_rate;
+}
+
+/* The client_event webhook: socket_id of the sender, user_id on presence. */
+static void
+client_event_hook(struct conn *c, const struct msg_in *m, size_t clen,
+                  const struct sub *sub)
+{
+    struct webhook_event ev = {0};
+
+    ev.kind = WEBHOOK_CLIENT_EVENT;
+    ev.channel = m->channel;
+    ev.clen = clen;
+    ev.event = m->event;
+    ev.elen = strlen(m->event);
+    ev.data = m->data;
+    ev.dlen = m->data_len;
+    ev.socket_id = c->socket_id;
+    ev.user_id = sub->user_id;
+    ev.ulen = sub->id_len;
+    hub_webhook(c->w->hub, c->app_index, &ev);
 }
 
 static void
@@ -380,6 +409,7 @@ client_event(struct conn *c, const struct msg_in *m)
     buf_free(&b);
     hub_publish(c->w->hub, c->app_index, m->channel, clen, f, c->socket_id);
     frame_unref(f);
+    client_event_hook(c, m, clen, sub);
 }
 
 static void

@@ -234,7 +234,7 @@ test('a terminated user may connect and sign in again', async (t) => {
     c.pusher.connect();
     await c.connected();
     await c.messages.waitFor('pusher:signin_success', { from, timeout: 3000 });
-    await userChannelReady(c);
+    await userChannelReady(c, 3000, from);
     const got = userEvent(c, 'welcome-back');
     await okJson(rest.sendToUser(id, 'welcome-back', {}));
     await got;

@@ -38,10 +38,12 @@ export async function signedInClient(gw, user, opts = {}) {
     return c;
 }
 
-/** Resolves once pusher-js has subscribed its #server-to-user-{id} channel. */
-export function userChannelReady(c, timeout = 3000) {
+/** Resolves once pusher-js has subscribed its #server-to-user-{id} channel
+ * (a subscription_succeeded at message index >= from: after a reconnect, pass
+ * the index the new connection started at). */
+export function userChannelReady(c, timeout = 3000, from = 0) {
     const f = (m) => m.event === 'pusher_internal:subscription_succeeded' &&
         typeof m.channel === 'string' && m.channel.startsWith('#server-to-user-');
     f.what = 'subscription_succeeded on #server-to-user-';
-    return c.messages.waitFor(f, { timeout });
+    return c.messages.waitFor(f, { timeout, from });
 }
