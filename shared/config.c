@@ -121,12 +121,15 @@ static const struct cfg_key keys[] = {
      "subscribers get `pusher_internal:subscription_count` events"},
     {"applications[].authorized-connections", CFG_BOOL, 0, "false", 0, 0, NULL,
      APP(authorized_connections),
-     "connections must sign in (`pusher:signin`) within `authorization-timeout`"},
+     "connections must sign in (`pusher:signin`) or join a private or presence channel "
+     "within `authorization-timeout`, else they are closed with 4009"},
     {"applications[].authorization-timeout", CFG_UINT, 0, "30", 1, 86400, NULL,
      APP(authorization_timeout),
-     "seconds a connection has to sign in when `authorized-connections` is on"},
+     "seconds a connection has to authorize when `authorized-connections` is on"},
     {"applications[].watchlist-events", CFG_BOOL, 0, "false", 0, 0, NULL,
-     APP(watchlist_events), "signed-in users get watchlist online and offline events"},
+     APP(watchlist_events),
+     "signed-in users get online and offline events for the `watchlist` in their "
+     "user_data (first 100 ids)"},
     {"applications[].max-connections", CFG_UINT, 0, "0", 0, BIG, NULL,
      APP(max_connections),
      "connections of this application (0: unlimited); beyond it, new ones are closed "
