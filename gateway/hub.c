@@ -15,6 +15,7 @@
 #include "gw.h"
 #include "mem.h"
 #include "msg.h"
+#include "webhook.h"
 #include "worker.h"
 #include "hub_int.h"
 #include "mn.h"
@@ -36,6 +37,37 @@ void
 hub_set_worker(struct hub *h, size_t index, struct worker *w)
 {
     h->workers[index] = w;
+}
+
+void
+hub_set_webhook(struct hub *h, struct webhook *wh)
+{
+    h->webhook = wh;
+}
+
+void
+hub_webhook(struct hub *h, size_t app, const struct webhook_event *ev)
+{
+    webhook_post(h->webhook, app, ev);
+}
+
+/* Lock held: posts a channel transition of chan (user_id for members). Not
+ * for #server-to-user- channels, which are the gateway's own. */
+static void
+hook_locked(struct hub *h, size_t app, enum webhook_kind kind, const char *chan,
+            size_t clen, const char *user_id, size_t ulen, unsigned count)
+{
+    struct webhook_event ev = {0};
+
+    if (!webhook_wanted(h->webhook, app, kind) || chan_kind_of(chan, clen) == CHAN_USER)
+        return;
+    ev.kind = kind;
+    ev.channel = chan;
+    ev.clen = clen;
+    ev.user_id = user_id;
+    ev.ulen = ulen;
+    ev.count = count;
+    webhook_post(h->webhook, app, &ev);
 }
 
 const struct mn_config *
@@ -201,6 +233,7 @@ send_count_locked(struct hub *h, size_t app, const char *chan, size_t clen,
     msg_subscription_count(&b, chan, clen, c->subs);
     publish_text_locked(h, app, chan, clen, c, &b, NULL);
     buf_free(&b);
+    hook_locked(h, app, WEBHOOK_SUBSCRIPTION_COUNT, chan, clen, NULL, 0, c->subs);
     c->count_sent_ms = now;
     c->count_pending = false;
 }
@@ -273,11 +306,12 @@ hub_subscribe(struct hub *h, size_t app, const char *chan, size_t clen, size_t w
     const struct mn_app *a = &h->cfg->apps[app];
     struct map_node *node, *mnode = NULL;
     struct hchan *c;
-    bool created;
+    bool created, occupied;
     int rc = 0;
 
     pthread_mutex_lock(&h->lock);
     node = map_upsert(&h->apps[app].chans, chan, clen, &created);
+    occupied = created;
     if (created) {
         c = node->val = xcalloc(1, sizeof(struct hchan));
         c->per_worker = xcalloc(h->nworkers, sizeof(*c->per_worker));
@@ -301,11 +335,15 @@ hub_subscribe(struct hub *h, size_t app, const char *chan, size_t clen, size_t w
     }
     c->subs++;
     c->per_worker[w]++;
+    if (occupied)
+        hook_locked(h, app, WEBHOOK_CHANNEL_OCCUPIED, chan, clen, NULL, 0, 0);
     /* Everything published from here on reaches the new subscriber. */
     out->seq = h->seq;
     if (chan_is_cache(chan, clen)) {
         out->cached = hub_cache_get_locked(h, app, chan, clen, gw_now_ms());
         out->cache_miss = out->cached == NULL;
+        if (out->cache_miss)
+            hook_locked(h, app, WEBHOOK_CACHE_MISS, chan, clen, NULL, 0, 0);
     }
     if (member) {
         presence_object(c, &out->presence);
@@ -316,6 +354,8 @@ hub_subscribe(struct hub *h, size_t app, const char *chan, size_t clen, size_t w
                              member->info, member->info_len);
             publish_text_locked(h, app, chan, clen, c, &b, exclude_socket);
             buf_free(&b);
+            hook_locked(h, app, WEBHOOK_MEMBER_ADDED, chan, clen, member->user_id,
+                        member->id_len, 0);
         }
     }
     count_changed_locked(h, app, chan, clen, c);
@@ -354,10 +394,12 @@ hub_unsubscribe(struct hub *h, size_t app, const char *chan, size_t clen, size_t
             msg_member_removed(&b, chan, clen, user_id, id_len);
             publish_text_locked(h, app, chan, clen, c, &b, NULL);
             buf_free(&b);
+            hook_locked(h, app, WEBHOOK_MEMBER_REMOVED, chan, clen, user_id, id_len, 0);
         }
     }
     count_changed_locked(h, app, chan, clen, c);
     if (c->subs == 0) {
+        hook_locked(h, app, WEBHOOK_CHANNEL_VACATED, chan, clen, NULL, 0, 0);
         map_del(&h->apps[app].chans, chan, clen);
         chan_free(c);
     }

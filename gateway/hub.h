@@ -15,6 +15,7 @@
 #include "err.h"
 #include "frame.h"
 #include "rest.h"
+#include "webhook_msg.h"
 
 struct hub;
 struct worker;
@@ -30,6 +31,14 @@ struct hub_member {
 struct hub *hub_new(const struct mn_config *cfg, size_t nworkers);
 void hub_set_worker(struct hub *h, size_t index, struct worker *w);
 void hub_free(struct hub *h);
+/* Sends the transitions the hub sees (channel occupied/vacated, member
+ * added/removed, cache_miss, subscription_count) to wh, posted under the
+ * hub's lock so that they reach it in the order they happened. Set before the
+ * workers start; wh may be NULL. */
+struct webhook;
+void hub_set_webhook(struct hub *h, struct webhook *wh);
+/* Posts ev for app to the webhook sender (client events; thread safe). */
+void hub_webhook(struct hub *h, size_t app, const struct webhook_event *ev);
 const struct mn_config *hub_config(const struct hub *h);
 
 /* Counts a new connection of app; -1 with *code 4004 (app quota) or 4100

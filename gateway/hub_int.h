@@ -61,8 +61,9 @@ struct hub {
     struct worker **workers;
     struct happ *apps;
     unsigned conns;
-    uint64_t seq;           /* numbers every publish (struct delivery's seq) */
-    uint64_t next_purge_ms; /* hub_tick's next sweep of expired cache entries */
+    uint64_t seq;            /* numbers every publish (struct delivery's seq) */
+    uint64_t next_purge_ms;  /* hub_tick's next sweep of expired cache entries */
+    struct webhook *webhook; /* the webhook sender, or NULL (webhook.h) */
 };
 
 /* Lock held: queues f to every worker holding subscribers of c. */

@@ -16,6 +16,7 @@
 #include "hub.h"
 #include "log.h"
 #include "mem.h"
+#include "webhook.h"
 #include "worker.h"
 #include "mn.h"
 
@@ -80,6 +81,7 @@ serve(const struct mn_config *cfg)
     unsigned n = worker_count(cfg);
     struct worker *workers[MAX_WORKERS] = {0};
     struct hub *hub = hub_new(cfg, n);
+    struct webhook *wh = webhook_new(cfg);
     sigset_t set;
     int sig = 0, rc = 0;
     unsigned i;
@@ -90,8 +92,12 @@ serve(const struct mn_config *cfg)
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* The sender thread starts first and stops last: every worker may post. */
+    hub_set_webhook(hub, wh);
+    if (webhook_start(wh) < 0)
+        rc = 1;
 
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n && rc == 0; i++) {
         workers[i] = worker_new(hub, i);
         if (workers[i] == NULL) {
             rc = 1;
@@ -130,6 +136,7 @@ serve(const struct mn_config *cfg)
             worker_join_free(workers[i]);
         }
     }
+    webhook_stop_free(wh);
     hub_free(hub);
     return rc;
 }

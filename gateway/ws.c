@@ -347,6 +347,26 @@ rate_ok(struct conn *c)
     return ++c->rate_count <= c->app->client_event_rate;
 }
 
+/* The client_event webhook: socket_id of the sender, user_id on presence. */
+static void
+client_event_hook(struct conn *c, const struct msg_in *m, size_t clen,
+                  const struct sub *sub)
+{
+    struct webhook_event ev = {0};
+
+    ev.kind = WEBHOOK_CLIENT_EVENT;
+    ev.channel = m->channel;
+    ev.clen = clen;
+    ev.event = m->event;
+    ev.elen = strlen(m->event);
+    ev.data = m->data;
+    ev.dlen = m->data_len;
+    ev.socket_id = c->socket_id;
+    ev.user_id = sub->user_id;
+    ev.ulen = sub->id_len;
+    hub_webhook(c->w->hub, c->app_index, &ev);
+}
+
 static void
 client_event(struct conn *c, const struct msg_in *m)
 {
@@ -389,6 +409,7 @@ client_event(struct conn *c, const struct msg_in *m)
     buf_free(&b);
     hub_publish(c->w->hub, c->app_index, m->channel, clen, f, c->socket_id);
     frame_unref(f);
+    client_event_hook(c, m, clen, sub);
 }
 
 static void

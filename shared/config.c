@@ -16,6 +16,7 @@
 #include "log.h"
 #include "map.h"
 #include "mem.h"
+#include "webhook_msg.h"
 #include "mn.h"
 
 #define CONFIG_MAX_FILE ((size_t)1 << 20)
@@ -23,8 +24,17 @@
 #define NO_FIELD SIZE_MAX
 #define SHOWN_KEY_MAX 64 /* bytes of an unknown key quoted back in a message */
 
-enum cfg_level { LVL_TOP, LVL_APP, LVL_REDIS, LVL_API };
-enum cfg_type { CFG_STR, CFG_BOOL, CFG_UINT, CFG_APPS, CFG_REDIS, CFG_API };
+enum cfg_level { LVL_TOP, LVL_APP, LVL_REDIS, LVL_API, LVL_HOOK };
+enum cfg_type {
+    CFG_STR,
+    CFG_BOOL,
+    CFG_UINT,
+    CFG_APPS,
+    CFG_REDIS,
+    CFG_API,
+    CFG_HOOKS,  /* applications[].webhooks */
+    CFG_EVENTS, /* webhooks[].events: names, stored as a bit mask */
+};
 
 enum {
     CFG_REQUIRED = 1,    /* must be present */
@@ -49,12 +59,14 @@ struct cfg_key {
 };
 
 static check_fn check_nonempty, check_word, check_ident, check_secret, check_address,
-    check_log_level, check_listen, check_mode, check_prefix;
+    check_log_level, check_listen, check_mode, check_prefix, check_url;
 
 #define TOP(f) offsetof(struct mn_config, f)
 #define APP(f) offsetof(struct mn_app, f)
 #define RED(f) offsetof(struct mn_redis, f)
 #define API(f) offsetof(struct mn_api, f)
+#define HOOK(f) offsetof(struct mn_webhook, f)
+#define MAX_WEBHOOKS 10 /* per application */
 #define BIG 10000000u
 
 /* The order here is the order of docs/config.md. */
@@ -153,6 +165,12 @@ static const struct cfg_key keys[] = {
      "`private-encrypted-cache-`, `presence-cache-`); Pusher's limit is 30 minutes"},
     {"applications[].max-subscriptions", CFG_UINT, 0, "1000", 1, 1000000, NULL,
      APP(max_subscriptions), "channels one connection may be subscribed to at once"},
+    {"applications[].webhooks", CFG_HOOKS, 0, NULL, 0, 0, NULL, NO_FIELD,
+     "where the application's webhooks are sent: at most 10 receivers (keys below)"},
+    {"applications[].webhook-batching", CFG_BOOL, 0, "false", 0, 0, NULL,
+     APP(webhook_batching),
+     "one webhook request carries every event pending (up to 100, gathered for at "
+     "most 50 ms); false: one event per request"},
 
     {"redis.address", CFG_STR, CFG_REQUIRED, NULL, 0, 4095, check_address, RED(address),
      "`host:port` of Redis; with `sentinel`, of the sentinels, comma-separated "
@@ -188,9 +206,19 @@ static const struct cfg_key keys[] = {
      "`/apps/...`, so that the signatures of the Pusher libraries verify"},
     {"api.threads", CFG_UINT, 0, "4", 1, 64, NULL, API(threads),
      "request threads per listener; each handles one request at a time"},
+
+    {"applications[].webhooks[].url", CFG_STR, CFG_REQUIRED, NULL, 0, 2048, check_url,
+     HOOK(url),
+     "`http://host[:port][/path]` the webhooks are POSTed to (https is not supported "
+     "yet)"},
+    {"applications[].webhooks[].events", CFG_EVENTS, 0, "(all)", 0, 0, NULL, HOOK(events),
+     "the events this receiver gets, a non-empty array of `channel_occupied`, "
+     "`channel_vacated`, `member_added`, `member_removed`, `client_event`, "
+     "`cache_miss`, `subscription_count`"},
 };
 
-static const char *const level_prefix[] = {"", "applications[].", "redis.", "api."};
+static const char *const level_prefix[] = {"", "applications[].", "redis.", "api.",
+                                           "applications[].webhooks[]."};
 
 /* Where an error is reported: the file name and the caller's err. */
 struct walk {
@@ -201,10 +229,15 @@ struct walk {
 static enum cfg_level
 level_of(const struct cfg_key *k)
 {
+    enum cfg_level best = LVL_TOP;
+
+    /* The longest prefix wins: "applications[].webhooks[]." over
+     * "applications[].". */
     for (size_t i = LVL_APP; i < ARRAY_LEN(level_prefix); i++)
-        if (strncmp(k->path, level_prefix[i], strlen(level_prefix[i])) == 0)
-            return (enum cfg_level)i;
-    return LVL_TOP;
+        if (strncmp(k->path, level_prefix[i], strlen(level_prefix[i])) == 0 &&
+            strlen(level_prefix[i]) > strlen(level_prefix[best]))
+            best = (enum cfg_level)i;
+    return best;
 }
 
 static const char *
@@ -383,6 +416,20 @@ check_prefix(const char *s, size_t len)
     return NULL;
 }
 
+/* webhooks[].url: http://host[:port][/path]. */
+static const char *
+check_url(const char *s, size_t len)
+{
+    struct webhook_url u;
+    const char *why = webhook_url_parse(s, len, &u);
+
+    if (why != NULL)
+        return why;
+    if (u.tls)
+        return "https webhooks are not supported yet: use http://";
+    return NULL;
+}
+
 bool
 config_is_host_port(const char *addr)
 {
@@ -394,6 +441,10 @@ config_is_host_port(const char *addr)
 static int parse_apps(const struct walk *w, json_t *arr, struct mn_config *cfg);
 static int parse_redis(const struct walk *w, json_t *obj, struct mn_config *cfg);
 static int parse_api(const struct walk *w, json_t *obj, struct mn_config *cfg);
+static int parse_hooks(const struct walk *w, const char *where, json_t *arr,
+                       struct mn_app *a);
+static int parse_events(const struct walk *w, const char *where, json_t *arr,
+                        unsigned *mask);
 
 static int
 set_string(const struct walk *w, const struct cfg_key *k, const char *where, json_t *v,
@@ -450,6 +501,10 @@ set_value(const struct walk *w, const struct cfg_key *k, const char *where, json
         return parse_redis(w, v, base);
     case CFG_API:
         return parse_api(w, v, base);
+    case CFG_HOOKS:
+        return parse_hooks(w, where, v, base);
+    case CFG_EVENTS:
+        return parse_events(w, where, v, (unsigned *)((char *)base + k->off));
     }
     return 0;
 }
@@ -514,7 +569,8 @@ fail_unknown(const struct walk *w, enum cfg_level lvl, const char *where,
              const char *name)
 {
     static const char *const home[] = {"the top level", "each applications[] entry",
-                                       "\"redis\"", "\"api\""};
+                                       "\"redis\"", "\"api\"",
+                                       "each applications[].webhooks[] entry"};
     char shown[SHOWN_KEY_MAX + 1];
     size_t n = strnlen(name, SHOWN_KEY_MAX);
     const struct cfg_key *near = NULL;
@@ -590,6 +646,73 @@ parse_app(const struct walk *w, json_t *obj, size_t i, struct mn_app *a)
                     max);
     if ((why = check_ident(a->id, strlen(a->id))) != NULL)
         return fail(w, where, "id", "%s (it defaults to the name: set \"id\")", why);
+    return 0;
+}
+
+/* A webhook entry: its keys, then the URL split for the sender. */
+static int
+parse_hook(const struct walk *w, json_t *obj, const char *where, struct mn_webhook *hk)
+{
+    struct webhook_url u;
+
+    hk->events = WEBHOOK_ALL;
+    if (!json_is_object(obj))
+        return fail(w, where, "", "must be an object");
+    if (walk_object(w, obj, LVL_HOOK, where, hk) < 0)
+        return -1;
+    webhook_url_parse(hk->url, strlen(hk->url), &u); /* check_url passed it */
+    hk->host_header = xstrndup(u.host, u.host_len);
+    if (u.host[0] == '[')
+        hk->host = xstrndup(u.host + 1, u.host_len - 2);
+    else
+        hk->host = xstrndup(u.host, u.host_len);
+    hk->port = u.port;
+    hk->path = xstrndup(u.path, u.path_len);
+    return 0;
+}
+
+static int
+parse_hooks(const struct walk *w, const char *where, json_t *arr, struct mn_app *a)
+{
+    char at[64];
+
+    if (!json_is_array(arr))
+        return fail(w, where, "webhooks", "must be an array");
+    if (json_array_size(arr) > MAX_WEBHOOKS)
+        return fail(w, where, "webhooks", "must list at most %d receivers", MAX_WEBHOOKS);
+    a->nwebhooks = json_array_size(arr);
+    a->webhooks = xcalloc(a->nwebhooks ? a->nwebhooks : 1, sizeof(*a->webhooks));
+    for (size_t i = 0; i < a->nwebhooks; i++) {
+        snprintf(at, sizeof(at), "%swebhooks[%zu].", where, i);
+        if (parse_hook(w, json_array_get(arr, i), at, &a->webhooks[i]) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int
+parse_events(const struct walk *w, const char *where, json_t *arr, unsigned *mask)
+{
+    size_t i;
+    json_t *v;
+
+    if (!json_is_array(arr) || json_array_size(arr) == 0)
+        return fail(w, where, "events",
+                    "must be a non-empty array of event names (leave it out for all)");
+    *mask = 0;
+    json_array_foreach(arr, i, v)
+    {
+        const char *name = json_string_value(v);
+        int kind = name ? webhook_kind_parse(name, json_string_length(v)) : -1;
+
+        if (kind < 0)
+            return fail(w, where, "events",
+                        "entry %zu must be one of \"channel_occupied\", "
+                        "\"channel_vacated\", \"member_added\", \"member_removed\", "
+                        "\"client_event\", \"cache_miss\", \"subscription_count\"",
+                        i);
+        *mask |= 1u << kind;
+    }
     return 0;
 }
 
@@ -821,8 +944,18 @@ config_free(struct mn_config *cfg)
 {
     if (cfg == NULL)
         return;
-    for (size_t i = 0; i < cfg->napps; i++)
-        free_level(LVL_APP, &cfg->apps[i]);
+    for (size_t i = 0; i < cfg->napps; i++) {
+        struct mn_app *a = &cfg->apps[i];
+
+        for (size_t j = 0; j < a->nwebhooks; j++) {
+            free_level(LVL_HOOK, &a->webhooks[j]);
+            free(a->webhooks[j].host);
+            free(a->webhooks[j].host_header);
+            free(a->webhooks[j].path);
+        }
+        free(a->webhooks);
+        free_level(LVL_APP, a);
+    }
     free(cfg->apps);
     free_level(LVL_REDIS, &cfg->redis);
     free_level(LVL_API, &cfg->api);
@@ -927,6 +1060,14 @@ static const struct docs_section sections[] = {
      "Read by `micronotifier-api` only (see docs/api-daemon.md). Give `fastcgi`,\n"
      "`scgi` or both. A Unix socket is created with `socket-mode`; a stale one is\n"
      "replaced, one another process listens on is refused.\n"},
+    {LVL_HOOK, "## Keys of each `applications[].webhooks[]` entry\n",
+     "Webhooks are signed like Pusher's (`X-Pusher-Key`, `X-Pusher-Signature`:\n"
+     "HMAC-SHA256 of the body with the app secret; `Content-Type:\n"
+     "application/json`), retried with back-off for 5 minutes when the receiver\n"
+     "does not answer 2xx within 5 s, and sent from a thread of their own, so a\n"
+     "slow receiver never delays WebSocket delivery (docs/architecture.md).\n"
+     "Example: `\"webhooks\": [{\"url\": \"http://127.0.0.1:3000/pusher/webhooks\",\n"
+     "\"events\": [\"channel_occupied\", \"channel_vacated\"]}]`.\n"},
 };
 
 /* A table cell: '|' would end the cell, so it is escaped. */
@@ -943,8 +1084,9 @@ docs_cell(FILE *out, const char *s)
 static void
 docs_row(FILE *out, const struct cfg_key *k)
 {
-    static const char *const types[] = {"string",           "boolean", "integer",
-                                        "array of objects", "object",  "object"};
+    static const char *const types[] = {"string",           "boolean",         "integer",
+                                        "array of objects", "object",          "object",
+                                        "array of objects", "array of strings"};
 
     fprintf(out, "| `%s` | %s", leaf_of(k), types[k->type]);
     if (k->type == CFG_UINT)

@@ -11,6 +11,16 @@
 
 #include "err.h"
 
+/* "applications[].webhooks[]": one receiver of the app's webhooks. */
+struct mn_webhook {
+    char *url;         /* "url": http://host[:port][/path] (https refused for now) */
+    unsigned events;   /* "events": bit 1 << enum webhook_kind per event sent */
+    char *host;        /* parsed from url: host (IPv6 without brackets) */
+    char *host_header; /* host as the Host header wants it (brackets kept) */
+    unsigned port;
+    char *path;        /* "/" when the URL has none */
+};
+
 struct mn_app {
     char *name;            /* "name" (required) */
     char *id;              /* "id": REST app id, defaults to name */
@@ -32,6 +42,9 @@ struct mn_app {
     unsigned client_event_rate;    /* "client-event-rate" (10 per second) */
     unsigned max_subscriptions;    /* "max-subscriptions" (1000 per connection) */
     unsigned cache_ttl;            /* "cache-ttl" s a cache entry lives (1800) */
+    struct mn_webhook *webhooks;   /* "webhooks" (issue 6), nwebhooks entries */
+    size_t nwebhooks;
+    bool webhook_batching;         /* "webhook-batching" (false) */
 };
 
 struct mn_redis {
