@@ -426,23 +426,30 @@ test('a receiver hanging 30 s never delays WebSocket delivery (p99 within bounds
     const heldCount = h.held.length;
     h.release();
     const released = performance.now();
-    const p99b = percentile(base, 99);
+    // Again without the hang, while the backlog drains: latencies before and
+    // after bracket the noise of the machine (make -j2 runs other tests).
+    const N3 = 400;
+    const after = await clientEventLatencies(chA, chB, N3, 25, 'after');
+    const p99b = Math.max(percentile(base, 99), percentile(after, 99));
     const p99h = percentile(hung, 99);
-    t.diagnostic(`client event latency without the hang: p50 ${percentile(base, 50).toFixed(2)} ms, ` +
-        `p99 ${p99b.toFixed(2)} ms; during the 30 s hang: p50 ${percentile(hung, 50).toFixed(2)} ms, ` +
-        `p99 ${p99h.toFixed(2)} ms (${heldCount} requests held unanswered)`);
+    const fmt = (v) => `p50 ${percentile(v, 50).toFixed(2)} ms, p99 ${percentile(v, 99).toFixed(2)} ms`;
+    t.diagnostic(`client event latency before the hang: ${fmt(base)}; during the 30 s hang: ` +
+        `${fmt(hung)} (${heldCount} requests held unanswered); after it: ${fmt(after)}`);
     assert.ok(heldCount > 0, 'the gateway did send to the hung receiver');
-    assert.ok(p99h <= Math.max(p99b * 2, p99b + 5), `p99 ${p99h.toFixed(2)} ms during the hang, ` +
-        `${p99b.toFixed(2)} ms before`);
+    // Generous: a loop blocked by the receiver would show seconds (the 5 s
+    // request timeout), not milliseconds.
+    assert.ok(p99h <= Math.max(p99b * 2, p99b + 15), `p99 ${p99h.toFixed(2)} ms during the hang, ` +
+        `${p99b.toFixed(2)} ms without`);
     // Everything queued during the hang arrives once the receiver answers
-    // again (retries back off up to 32 s here).
-    await waitUntil(() => h.of('client_event', ch).length >= 50 + N1 + N2, {
-        timeout: 60000, every: 100, what: `${50 + N1 + N2} client_event webhooks after the hang`,
+    // again (a retry waits at most 60 s; here a few seconds).
+    const total = 50 + N1 + N2 + N3;
+    await waitUntil(() => h.of('client_event', ch).length >= total, {
+        timeout: 60000, every: 100, what: `${total} client_event webhooks after the hang`,
     });
     t.diagnostic(`caught up ${((performance.now() - released) / 1000).toFixed(1)} s after the hang ended`);
     assert.ok(h.requests.every((r) => r.valid));
     const ids = new Set(h.of('client_event', ch).map((e) => e.data));
-    account('client_event', 50 + N1 + N2, ids.size);
+    account('client_event', total, ids.size);
 });
 
 test('every request verified; counts of each event type received against expected', (t) => {
