@@ -291,7 +291,7 @@ report(const struct bench_opts *o, struct bench_shm *shm, unsigned step, unsigne
            (unsigned long long)hist_quantile(all, 0.90),
            (unsigned long long)hist_quantile(all, 0.99),
            (unsigned long long)hist_quantile(all, 0.999), (unsigned long long)all->max_us,
-           (double)all->received / pr->seconds, srv / 1000, 100 * srv / 1e6 / wall,
+           (double)all->received / wall, srv / 1000, 100 * srv / 1e6 / wall,
            all->received ? srv / (double)all->received : 0,
            pr->ok ? srv / (double)pr->ok : 0, ready ? (double)kib / (double)ready : 0,
            100 * gmax, 100 * gsum, gmax > GEN_BOUND);
@@ -371,7 +371,8 @@ connect_all(const struct bench_opts *o, struct bench_shm *shm, int64_t *kib,
     }
     while (SUM(settled) < o->conns && bench_now_ns() < deadline)
         sleep_ms(20);
-    sleep_ms(500); /* let the server finish its part of the last subscriptions */
+    /* let the server finish its part of the last subscriptions */
+    sleep_ms(500 + o->conns / 10);
     *ready = SUM(ready);
     *kib = server_rss(o) - rss0;
     fprintf(stderr, "mnbench: %s: %llu of %u connections subscribed (%llu failed)\n",

@@ -98,7 +98,7 @@ http {
     client_body_temp_path $tmp/ng/body;
     nchan_shared_memory_size 256M;
     server {
-        listen 127.0.0.1:$port;
+        listen 127.0.0.1:$port backlog=4096;
         location ~ ^/pub/(\w+)\$ {
             nchan_publisher;
             nchan_channel_id \$1;
@@ -153,7 +153,7 @@ for scen in $SCENARIOS; do
         dur=$DUR; [ "$dur" -lt 10 ] && dur=10; args="$args --duration $dur --drain 10" ;;
     channels) args="--conns 10000 --channels 1000 --rates 2000,10000 --procs 2 --src 4"
         args="$args --pub-conns 32" ;;
-    idle) args="--conns 19000 --channels 1000 --rates 0 --idle 5 --procs 2 --src 4" ;;
+    idle) args="--conns 18000 --channels 1000 --rates 0 --idle 5 --procs 2 --src 4" ;;
     *) echo "run.sh: unknown scenario $scen" >&2; status=1; continue ;;
     esac
     case $args in *--duration*) ;; *) args="$args --duration $DUR" ;; esac

@@ -21,7 +21,7 @@
 function cell(key, lab, m,    x) {
     if (!has[key, lab])
         return "-"
-    x = v[key, lab, m]
+    x = v[key, lab, m] + 0
     if (m ~ /_us$/ && v[key, lab, "gen_bound"] == 1)
         return "gen-bound"
     if (m ~ /_us$/ && x >= 10000)
@@ -30,7 +30,7 @@ function cell(key, lab, m,    x) {
         return sprintf("%.1f ms", x / 1000)
     if (m ~ /_us$/)
         return x " us"
-    return x
+    return v[key, lab, m]
 }
 
 function ratio(key, a, b, m,    x, y) {
