@@ -437,8 +437,9 @@ test('a receiver hanging 30 s never delays WebSocket delivery (p99 within bounds
         `${fmt(hung)} (${heldCount} requests held unanswered); after it: ${fmt(after)}`);
     assert.ok(heldCount > 0, 'the gateway did send to the hung receiver');
     // Generous: a loop blocked by the receiver would show seconds (the 5 s
-    // request timeout), not milliseconds.
-    assert.ok(p99h <= Math.max(p99b * 2, p99b + 15), `p99 ${p99h.toFixed(2)} ms during the hang, ` +
+    // request timeout), not milliseconds; on 2 busy cores a p99 over a few
+    // hundred samples moves by tens of milliseconds on its own.
+    assert.ok(p99h <= Math.max(p99b * 2, p99b + 50), `p99 ${p99h.toFixed(2)} ms during the hang, ` +
         `${p99b.toFixed(2)} ms without`);
     // Everything queued during the hang arrives once the receiver answers
     // again (a retry waits at most 60 s; here a few seconds).
