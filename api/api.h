@@ -10,6 +10,8 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include "buf.h"
 #include "bus.h"
@@ -66,6 +68,10 @@ void listen_close(int fd, const char *addr);
 /* Waits for a connection on fd, or for stop_fd. Returns a blocking,
  * close-on-exec connection, or -1 once stop_fd is readable. */
 int listen_accept(int fd, int stop_fd);
+/* Appends what arrives on fd (at most max bytes, NUL-terminated) before
+ * the monotonic deadline (ms). Returns the byte count, 0 at EOF, -1 on error
+ * or at the deadline. */
+ssize_t listen_read_some(int fd, struct buf *in, size_t max, uint64_t deadline);
 /* Sets SO_RCVTIMEO and SO_SNDTIMEO of a connection to ms. */
 void listen_timeouts(int fd, unsigned ms);
 

@@ -25,21 +25,13 @@
 #include <fcgiapp.h>
 #include <fcgios.h>
 
+#include "clock.h"
 #include "api.h"
 #include "fcgi_gate.h"
 #include "log.h"
 #include "mn.h"
 
 #define READ_CHUNK 16384
-
-static uint64_t
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 int
 fcgi_init(void)
@@ -122,32 +114,6 @@ done:
     buf_free(&out);
 }
 
-/* Appends what arrives (at most max bytes) before the deadline. Returns the
- * byte count, 0 at EOF, -1 on error or at the deadline. */
-static ssize_t
-read_some(int fd, struct buf *in, size_t max, uint64_t deadline)
-{
-    struct pollfd p = {fd, POLLIN, 0};
-    ssize_t n;
-
-    for (;;) {
-        uint64_t now = now_ms();
-
-        if (now >= deadline)
-            return -1;
-        n = poll(&p, 1, (int)(deadline - now));
-        if (n > 0)
-            break;
-        if (n < 0 && errno != EINTR)
-            return -1;
-    }
-    buf_reserve(in, max);
-    n = recv(fd, buf_data(in) + in->len, max, 0);
-    if (n > 0)
-        in->len += (size_t)n;
-    return n;
-}
-
 static int
 write_all(int fd, const char *p, size_t len)
 {
@@ -173,7 +139,7 @@ read_request(int fd, struct fcgi_gate *g, uint64_t deadline)
     struct buf raw = BUF_INIT;
 
     while (st == FCGI_GATE_MORE) {
-        ssize_t n = read_some(fd, &raw, READ_CHUNK, deadline);
+        ssize_t n = listen_read_some(fd, &raw, READ_CHUNK, deadline);
         size_t used;
 
         if (n <= 0) {
@@ -236,7 +202,7 @@ drain(int fd, uint64_t deadline)
     ssize_t n;
 
     while (drained < API_DRAIN_MAX &&
-           (n = read_some(fd, &sink, READ_CHUNK, deadline)) > 0) {
+           (n = listen_read_some(fd, &sink, READ_CHUNK, deadline)) > 0) {
         drained += (size_t)n;
         sink.len = 0;
     }
@@ -246,7 +212,7 @@ drain(int fd, uint64_t deadline)
 static void
 serve_conn(struct api *a, FCGX_Request *req, int fd, int memfd)
 {
-    uint64_t deadline = now_ms() + API_READ_DEADLINE_MS;
+    uint64_t deadline = mn_now_ms() + API_READ_DEADLINE_MS;
     struct buf reply = BUF_INIT;
     struct fcgi_gate g;
 

@@ -13,6 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "api.h"
 #include "log.h"
 #include "mn.h"
@@ -171,4 +172,32 @@ listen_timeouts(int fd, unsigned ms)
 
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+/* Appends what arrives (at most max bytes) before the deadline. Returns the
+ * byte count, 0 at EOF, -1 on error or at the deadline. */
+ssize_t
+listen_read_some(int fd, struct buf *in, size_t max, uint64_t deadline)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    ssize_t n;
+
+    for (;;) {
+        uint64_t now = mn_now_ms();
+
+        if (now >= deadline)
+            return -1;
+        n = poll(&p, 1, (int)(deadline - now));
+        if (n > 0)
+            break;
+        if (n < 0 && errno != EINTR)
+            return -1;
+    }
+    buf_reserve(in, max);
+    n = recv(fd, buf_data(in) + in->len, max, 0);
+    if (n > 0) {
+        in->len += (size_t)n;
+        buf_data(in)[in->len] = '\0';
+    }
+    return n;
 }

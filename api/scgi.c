@@ -12,49 +12,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "api.h"
 #include "log.h"
 #include "scgi.h"
 #include "mn.h"
 
 #define READ_CHUNK 16384
-
-static uint64_t
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* Appends what arrives (at most max bytes) before the deadline. Returns the
- * byte count, 0 at EOF, -1 on error or at the deadline. */
-static ssize_t
-read_some(int fd, struct buf *in, size_t max, uint64_t deadline)
-{
-    struct pollfd p = {fd, POLLIN, 0};
-    ssize_t n;
-
-    for (;;) {
-        uint64_t now = now_ms();
-
-        if (now >= deadline)
-            return -1;
-        n = poll(&p, 1, (int)(deadline - now));
-        if (n > 0)
-            break;
-        if (n < 0 && errno != EINTR)
-            return -1;
-    }
-    buf_reserve(in, max);
-    n = recv(fd, buf_data(in) + in->len, max, 0);
-    if (n > 0) {
-        in->len += (size_t)n;
-        buf_data(in)[in->len] = '\0';
-    }
-    return n;
-}
 
 static void
 write_all(int fd, const struct buf *out)
@@ -81,7 +45,8 @@ drain(int fd, size_t left, uint64_t deadline)
 
     shutdown(fd, SHUT_WR);
     while (left > 0) {
-        ssize_t n = read_some(fd, &sink, left < READ_CHUNK ? left : READ_CHUNK, deadline);
+        ssize_t n =
+            listen_read_some(fd, &sink, left < READ_CHUNK ? left : READ_CHUNK, deadline);
 
         if (n <= 0)
             break;
@@ -101,7 +66,7 @@ read_header(int fd, struct buf *in, struct scgi_req *r, uint64_t deadline,
 
     *why = "connection closed before the headers ended";
     while (st == SCGI_MORE) {
-        ssize_t n = read_some(fd, in, READ_CHUNK, deadline);
+        ssize_t n = listen_read_some(fd, in, READ_CHUNK, deadline);
 
         if (n <= 0) {
             if (n < 0)
@@ -116,7 +81,7 @@ read_header(int fd, struct buf *in, struct scgi_req *r, uint64_t deadline,
 static void
 serve(struct api *a, int fd)
 {
-    uint64_t deadline = now_ms() + API_READ_DEADLINE_MS;
+    uint64_t deadline = mn_now_ms() + API_READ_DEADLINE_MS;
     struct buf in = BUF_INIT, out = BUF_INIT;
     struct api_req ar = {0};
     struct scgi_req r;
@@ -146,7 +111,8 @@ serve(struct api *a, int fd)
     while (in.len < need) {
         size_t want = need - in.len;
 
-        if (read_some(fd, &in, want < READ_CHUNK ? want : READ_CHUNK, deadline) <= 0) {
+        if (listen_read_some(fd, &in, want < READ_CHUNK ? want : READ_CHUNK, deadline) <=
+            0) {
             log_debug("scgi: dropped a connection: body shorter than CONTENT_LENGTH "
                       "within the deadline");
             goto done;

@@ -55,7 +55,7 @@ do_publish(struct hub *h, size_t app, const struct rest_query *q, rest_answer_fn
     struct rest_chan_stat *st;
     struct rest_answer ans = {0};
     bool info = false;
-    uint64_t now = gw_now_ms();
+    uint64_t now = mn_now_ms();
 
     for (size_t e = 0; e < q->nevents; e++) {
         total += q->events[e].nchannels;
@@ -146,7 +146,7 @@ do_channel(struct hub *h, size_t app, const struct rest_query *q, rest_answer_fn
     stat_of(&st, q->channel, q->channel_len,
             map_get(&h->apps[app].chans, q->channel, q->channel_len));
     if (q->info & REST_INFO_CACHE)
-        hub_cache_stat_locked(h, app, q->channel, q->channel_len, gw_now_ms(), &st);
+        hub_cache_stat_locked(h, app, q->channel, q->channel_len, mn_now_ms(), &st);
     pthread_mutex_unlock(&h->lock);
     ans.chans = &st;
     ans.nchans = 1;

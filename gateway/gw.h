@@ -15,6 +15,7 @@
 
 #include "buf.h"
 #include "chan.h"
+#include "clock.h"
 #include "config.h"
 #include "frame.h"
 #include "map.h"
@@ -92,8 +93,6 @@ struct session {
     struct conn *conn;    /* WebSocket phase */
     struct http_txn *txn; /* HTTP phase */
 };
-
-uint64_t gw_now_ms(void);
 
 /* ws.c */
 int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, struct session *s,

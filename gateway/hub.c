@@ -250,7 +250,7 @@ count_changed_locked(struct hub *h, size_t app, const char *chan, size_t clen,
     if (!h->cfg->apps[app].subscription_count || c->subs == 0 ||
         !counted_kind(chan, clen))
         return;
-    now = gw_now_ms();
+    now = mn_now_ms();
     if (c->subs <= COUNT_EVERY_CHANGE_MAX ||
         now - c->count_sent_ms >= COUNT_THROTTLE_MS) {
         send_count_locked(h, app, chan, clen, c, now);
@@ -340,7 +340,7 @@ hub_subscribe(struct hub *h, size_t app, const char *chan, size_t clen, size_t w
     /* Everything published from here on reaches the new subscriber. */
     out->seq = h->seq;
     if (chan_is_cache(chan, clen)) {
-        out->cached = hub_cache_get_locked(h, app, chan, clen, gw_now_ms());
+        out->cached = hub_cache_get_locked(h, app, chan, clen, mn_now_ms());
         out->cache_miss = out->cached == NULL;
         if (out->cache_miss)
             hook_locked(h, app, WEBHOOK_CACHE_MISS, chan, clen, NULL, 0, 0);

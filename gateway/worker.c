@@ -23,15 +23,6 @@
 #include "mem.h"
 #include "mn.h"
 
-uint64_t
-gw_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void
 on_closed_handle(uv_handle_t *handle)
 {
@@ -99,7 +90,7 @@ on_wake(uv_async_t *handle)
     }
     if (atomic_load(&w->stop_asked) && !w->stopping) {
         w->stopping = true;
-        w->stop_deadline = gw_now_ms() + 1000;
+        w->stop_deadline = mn_now_ms() + 1000;
         uv_close((uv_handle_t *)&w->accept_poll, on_closed_handle);
         close(w->listen_fd);
         bus_server_stop(w);
@@ -111,7 +102,7 @@ static void
 on_tick(uv_timer_t *timer)
 {
     struct worker *w = timer->data;
-    uint64_t now = gw_now_ms();
+    uint64_t now = mn_now_ms();
 
     if (!w->stopping) {
         if (w->accept_paused) {

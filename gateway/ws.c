@@ -338,7 +338,7 @@ subscribe(struct conn *c, const struct msg_in *m)
 static bool
 rate_ok(struct conn *c)
 {
-    uint64_t now = gw_now_ms();
+    uint64_t now = mn_now_ms();
 
     if (now - c->rate_window_ms >= 1000) {
         c->rate_window_ms = now;
@@ -520,7 +520,7 @@ established(struct lws *wsi, struct session *s)
 
     c->wsi = wsi;
     c->w = w;
-    c->last_rx_ms = c->opened_ms = gw_now_ms();
+    c->last_rx_ms = c->opened_ms = mn_now_ms();
     snprintf(c->socket_id, sizeof(c->socket_id), "%u.%u", socket_base,
              atomic_fetch_add(&socket_seq, 1) + 1);
     c->next = w->conns;
@@ -583,7 +583,7 @@ receive(struct conn *c, const char *in, size_t len)
     const struct mn_config *cfg = c->w->cfg;
     struct lws *wsi = c->wsi;
 
-    c->last_rx_ms = gw_now_ms();
+    c->last_rx_ms = mn_now_ms();
     c->ping_sent_ms = 0;
     if (c->close_code)
         return 0;
@@ -620,7 +620,7 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, struct session *s
     switch (reason) {
     case LWS_CALLBACK_ESTABLISHED:
         if (socket_base == 0)
-            socket_base = (unsigned)(gw_now_ms() % 1000000000u) + 1;
+            socket_base = (unsigned)(mn_now_ms() % 1000000000u) + 1;
         established(wsi, s);
         return 0;
     case LWS_CALLBACK_RECEIVE:

@@ -10,6 +10,7 @@
  * is sent once more on a fresh one. Once a query was sent, a lost answer is
  * a 503 (the event may or may not have been published: never a silent 200).
  * Does not own the wire format (bus.c) nor the REST rules (rest.c). */
+#include "clock.h"
 #include "bus.h"
 
 #include <errno.h>
@@ -43,15 +44,6 @@ struct bus_local {
 /* Why a call failed, for the log and for the 503's text. */
 enum fail_kind { F_CONNECT, F_SEND, F_TIMEOUT, F_CLOSED, F_GARBLED };
 
-static uint64_t
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Waits until fd is ready for events or the deadline passes (errno
  * ETIMEDOUT). */
 static int
@@ -60,7 +52,7 @@ wait_fd(int fd, short events, uint64_t deadline)
     struct pollfd p = {fd, events, 0};
 
     for (;;) {
-        uint64_t now = now_ms();
+        uint64_t now = mn_now_ms();
         int rc;
 
         if (now >= deadline) {
@@ -295,7 +287,7 @@ static void
 local_call(struct bus *base, const struct rest_query *q, rest_answer_fn *done, void *arg)
 {
     struct bus_local *b = (struct bus_local *)base;
-    uint64_t deadline = now_ms() + BUS_TIMEOUT_MS;
+    uint64_t deadline = mn_now_ms() + BUS_TIMEOUT_MS;
     struct mn_err err = {0, ""};
     enum fail_kind why = F_CONNECT;
     struct buf out = BUF_INIT;
