@@ -15,7 +15,10 @@ struct buf {
     size_t cap;  /* bytes allocated after head */
 };
 
-#define BUF_INIT {NULL, 0, 0, 0}
+#define BUF_INIT                                                                         \
+    {                                                                                    \
+        NULL, 0, 0, 0                                                                    \
+    }
 
 /* A buffer with `head` bytes reserved in front of the data. */
 void buf_init_head(struct buf *b, size_t head);
@@ -28,7 +31,8 @@ void buf_reserve(struct buf *b, size_t more);
 void buf_append(struct buf *b, const void *data, size_t len);
 void buf_puts(struct buf *b, const char *s);
 void buf_putc(struct buf *b, char c);
-void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_printf(struct buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 void buf_vprintf(struct buf *b, const char *fmt, va_list ap);
 /* Appends s as a JSON string literal, quotes included, escaping as RFC 8259
  * requires. Bytes >= 0x80 are copied as they are (input must be UTF-8). */

@@ -6,8 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define CHAN_NAME_MAX 164   /* Pusher's documented limit, prefix included */
-#define CHAN_EVENT_MAX 200  /* the server libraries' limit */
+#define CHAN_NAME_MAX 164  /* Pusher's documented limit, prefix included */
+#define CHAN_EVENT_MAX 200 /* the server libraries' limit */
 #define CHAN_SOCKET_ID_MAX 64
 #define CHAN_USER_PREFIX "#server-to-user-"
 

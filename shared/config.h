@@ -18,41 +18,41 @@ struct mn_webhook {
     char *host;        /* parsed from url: host (IPv6 without brackets) */
     char *host_header; /* host as the Host header wants it (brackets kept) */
     unsigned port;
-    char *path;        /* "/" when the URL has none */
+    char *path; /* "/" when the URL has none */
 };
 
 struct mn_app {
-    char *name;            /* "name" (required) */
-    char *id;              /* "id": REST app id, defaults to name */
-    char *key;             /* "key": [A-Za-z0-9_-]+ */
-    char *secret;          /* "secret": non-empty, no whitespace */
-    bool enabled;          /* "enabled" (true): false closes 4003, REST 403 */
-    bool client_events;    /* "client-events" (false) */
-    bool subscription_count; /* "subscription-count" (false), issue 3 */
-    bool authorized_connections; /* "authorized-connections" (false), issue 3 */
+    char *name;                     /* "name" (required) */
+    char *id;                       /* "id": REST app id, defaults to name */
+    char *key;                      /* "key": [A-Za-z0-9_-]+ */
+    char *secret;                   /* "secret": non-empty, no whitespace */
+    bool enabled;                   /* "enabled" (true): false closes 4003, REST 403 */
+    bool client_events;             /* "client-events" (false) */
+    bool subscription_count;        /* "subscription-count" (false), issue 3 */
+    bool authorized_connections;    /* "authorized-connections" (false), issue 3 */
     unsigned authorization_timeout; /* "authorization-timeout" s (30) */
-    bool watchlist_events; /* "watchlist-events" (false) */
-    unsigned max_connections;      /* "max-connections" (0 = unlimited): 4004 */
-    unsigned max_event_bytes;      /* "max-event-size" (10240): data cap */
-    unsigned max_trigger_channels; /* "max-trigger-channels" (100) */
-    unsigned max_batch_events;     /* "max-batch-events" (10) */
-    unsigned max_presence_members; /* "max-presence-members" (100) */
-    unsigned max_user_info_bytes;  /* "max-user-info-size" (1024) */
-    unsigned max_user_id_len;      /* "max-user-id-length" (128) */
-    unsigned client_event_rate;    /* "client-event-rate" (10 per second) */
-    unsigned max_subscriptions;    /* "max-subscriptions" (1000 per connection) */
-    unsigned cache_ttl;            /* "cache-ttl" s a cache entry lives (1800) */
-    struct mn_webhook *webhooks;   /* "webhooks" (issue 6), nwebhooks entries */
+    bool watchlist_events;          /* "watchlist-events" (false) */
+    unsigned max_connections;       /* "max-connections" (0 = unlimited): 4004 */
+    unsigned max_event_bytes;       /* "max-event-size" (10240): data cap */
+    unsigned max_trigger_channels;  /* "max-trigger-channels" (100) */
+    unsigned max_batch_events;      /* "max-batch-events" (10) */
+    unsigned max_presence_members;  /* "max-presence-members" (100) */
+    unsigned max_user_info_bytes;   /* "max-user-info-size" (1024) */
+    unsigned max_user_id_len;       /* "max-user-id-length" (128) */
+    unsigned client_event_rate;     /* "client-event-rate" (10 per second) */
+    unsigned max_subscriptions;     /* "max-subscriptions" (1000 per connection) */
+    unsigned cache_ttl;             /* "cache-ttl" s a cache entry lives (1800) */
+    struct mn_webhook *webhooks;    /* "webhooks" (issue 6), nwebhooks entries */
     size_t nwebhooks;
-    bool webhook_batching;         /* "webhook-batching" (false) */
+    bool webhook_batching; /* "webhook-batching" (false) */
 };
 
 struct mn_redis {
-    char *address;      /* "host:port", or sentinels "h:p,h:p" */
+    char *address; /* "host:port", or sentinels "h:p,h:p" */
     unsigned database;
-    char *password;     /* NULL when absent */
+    char *password; /* NULL when absent */
     bool sentinel;
-    char *master_name;  /* "master-name" ("mymaster") */
+    char *master_name;       /* "master-name" ("mymaster") */
     unsigned node_heartbeat; /* s (5) */
     unsigned node_timeout;   /* s (15) */
 };
@@ -74,21 +74,22 @@ struct mn_config {
     char *private_key;   /* "private-key" */
     struct mn_app *apps; /* "applications" */
     size_t napps;
-    bool has_redis;      /* "redis" present: distributed mode */
+    bool has_redis; /* "redis" present: distributed mode */
     struct mn_redis redis;
-    char *local_socket;  /* "local-socket": the gateway's bus socket, or NULL */
-    bool has_api;        /* "api" present */
+    char *local_socket; /* "local-socket": the gateway's bus socket, or NULL */
+    bool has_api;       /* "api" present */
     struct mn_api api;
-    unsigned workers;    /* "workers" (0 = one per core) */
+    unsigned workers;          /* "workers" (0 = one per core) */
     unsigned activity_timeout; /* "activity-timeout" s told to clients (120) */
     unsigned idle_ping;        /* "idle-ping" s of silence before the server pings (45) */
     unsigned pong_timeout;     /* "pong-timeout" s to answer before 4201 (30) */
-    unsigned max_message_bytes;    /* "max-message-size" WebSocket message cap (65536) */
-    unsigned max_request_bytes;    /* "max-request-size" REST body cap (262144) */
-    unsigned sendq_max_bytes;      /* "send-queue-bytes" per connection (1048576) */
-    unsigned sendq_max_messages;   /* "send-queue-messages" per connection (1000) */
-    unsigned max_node_connections; /* "max-connections" node capacity (0 = fd limit): 4100 */
-    char *log_level;     /* "log-level" ("info") */
+    unsigned max_message_bytes;  /* "max-message-size" WebSocket message cap (65536) */
+    unsigned max_request_bytes;  /* "max-request-size" REST body cap (262144) */
+    unsigned sendq_max_bytes;    /* "send-queue-bytes" per connection (1048576) */
+    unsigned sendq_max_messages; /* "send-queue-messages" per connection (1000) */
+    unsigned
+        max_node_connections; /* "max-connections" node capacity (0 = fd limit): 4100 */
+    char *log_level;          /* "log-level" ("info") */
 };
 
 /* Loads and validates path. Returns the config, or NULL with err->msg naming

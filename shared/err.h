@@ -4,8 +4,8 @@
 #define MN_ERR_H
 
 struct mn_err {
-    int status;       /* HTTP status, Pusher error code, or 0 */
-    char msg[256];    /* human readable, never holds a secret */
+    int status;    /* HTTP status, Pusher error code, or 0 */
+    char msg[256]; /* human readable, never holds a secret */
 };
 
 /* Fills err (may be NULL) and returns -1, so callers can `return mn_err_set(...)`. */

@@ -21,7 +21,10 @@ struct map {
     size_t count;
 };
 
-#define MAP_INIT {NULL, 0, 0}
+#define MAP_INIT                                                                         \
+    {                                                                                    \
+        NULL, 0, 0                                                                       \
+    }
 
 void *map_get(const struct map *m, const char *key, size_t len);
 /* The node for key, created with val NULL when absent (*created set true). */
