@@ -274,12 +274,16 @@ export class Gateway {
         this.exit = null; // {code, signal} once exited
         this.sanitizerSeen = false;
         this.stopped = false;
+        this.opts = opts;
     }
 
     async start() {
         const env = { ...process.env };
         if (!env.UBSAN_OPTIONS) env.UBSAN_OPTIONS = 'print_stacktrace=1';
-        this.proc = spawn(gatewayBin, ['-c', this.file], {
+        // opts.wrap: a command to run the gateway under, e.g. ['valgrind', ...].
+        const wrap = this.opts.wrap || [];
+        const argv = [...wrap.slice(1), gatewayBin, '-c', this.file];
+        this.proc = spawn(wrap.length ? wrap[0] : gatewayBin, wrap.length ? argv : argv.slice(1), {
             stdio: ['ignore', 'pipe', 'pipe'],
             env,
         });
