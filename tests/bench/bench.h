@@ -83,10 +83,12 @@ void sub_run(const struct bench_opts *o, struct bench_shm *shm, unsigned proc,
              unsigned first, unsigned n) __attribute__((noreturn));
 
 /* bench_pub.c: publishes one step open-loop; pub_ok[ch] counts the messages
- * the server accepted per channel. Returns 0, or -1 when it cannot connect. */
+ * the server did not refuse per channel (accepted, or unanswered by the
+ * deadline). Returns 0, or -1 when it cannot connect. */
 struct pub_result {
     uint64_t sent, ok, errors, late; /* late: sent > 1 ms after intended */
-    uint64_t *pub_ok;                /* [channels], caller-owned */
+    uint64_t unanswered;             /* no answer by the step's deadline */
+    uint64_t *pub_ok;                /* [channels]: sent and not refused; caller-owned */
     double seconds;                  /* wall time of the publishing */
 };
 int pub_step(const struct bench_opts *o, unsigned step, unsigned rate,

@@ -138,6 +138,7 @@ pconn_reset(struct pub *p, struct pconn *c)
     if (c->busy) {
         p->inflight--;
         p->r->errors++;
+        p->r->pub_ok[c->chan]--;
     }
     close(c->fd);
     if (pconn_open(p, c) < 0)
@@ -188,9 +189,9 @@ on_response(struct pub *p, struct pconn *c)
             p->inflight--;
             if (status >= 200 && status < 300) {
                 p->r->ok++;
-                p->r->pub_ok[c->chan]++;
             } else {
                 p->r->errors++;
+                p->r->pub_ok[c->chan]--;
                 if (p->r->errors <= 3)
                     fprintf(stderr, "mnbench: publish answered %d: %.*s\n", status,
                             (int)blen, c->rb + hlen);
@@ -239,6 +240,7 @@ send_one(struct pub *p, struct pconn *c, unsigned step, uint64_t seq, uint64_t t
     }
     c->busy = true;
     c->chan = chan;
+    p->r->pub_ok[chan]++; /* taken back if the server refuses it */
     p->inflight++;
     p->r->sent++;
     return 0;
@@ -307,7 +309,8 @@ pub_step(const struct bench_opts *o, unsigned step, unsigned rate, struct pub_re
         }
     }
     r->seconds = (double)(bench_now_ns() - t0) / 1e9;
-    r->errors += total - next; /* never sent within the deadline */
+    r->unanswered = p->inflight; /* may still be delivered: counted as expected */
+    r->errors += total - next;   /* never sent within the deadline */
     rc = 0;
 out:
     for (unsigned i = 0; i < p->nconns; i++)

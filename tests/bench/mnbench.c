@@ -277,16 +277,17 @@ report(const struct bench_opts *o, struct bench_shm *shm, unsigned step, unsigne
             gmax = share;
     }
     printf("RESULT scenario=%s label=%s mode=%s conns=%u ready=%llu channels=%u rate=%u "
-           "published=%llu pub_errors=%llu late=%llu expected=%llu delivered=%llu "
+           "published=%llu pub_errors=%llu unanswered=%llu late=%llu expected=%llu "
+           "delivered=%llu "
            "loss=%lld reordered=%llu p50_us=%llu p90_us=%llu p99_us=%llu "
            "p999_us=%llu max_us=%llu deliveries_per_s=%.0f server_cpu_ms=%.0f "
            "server_cpu_pct=%.0f us_per_delivery=%.3f us_per_publish=%.1f "
            "kib_per_conn=%.2f gen_cpu_max_pct=%.0f gen_cpu_total_pct=%.0f gen_bound=%d\n",
            o->scenario, o->label, mode_name(o->mode), o->conns, (unsigned long long)ready,
            o->channels, rate, (unsigned long long)pr->ok, (unsigned long long)pr->errors,
-           (unsigned long long)pr->late, (unsigned long long)want,
-           (unsigned long long)all->received, (long long)(want - all->received),
-           (unsigned long long)all->reordered,
+           (unsigned long long)pr->unanswered, (unsigned long long)pr->late,
+           (unsigned long long)want, (unsigned long long)all->received,
+           (long long)(want - all->received), (unsigned long long)all->reordered,
            (unsigned long long)hist_quantile(all, 0.50),
            (unsigned long long)hist_quantile(all, 0.90),
            (unsigned long long)hist_quantile(all, 0.99),

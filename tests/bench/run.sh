@@ -50,7 +50,9 @@ esac
 # A free loopback TCP port (nothing listening on it).
 free_port() {
     while :; do
-        p=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom) % 30000 ))
+        # below the ephemeral range (32768-60999), where the generator's
+        # own client sockets would make a bind fail
+        p=$(( 10000 + $(od -An -N2 -tu2 /dev/urandom) % 22000 ))
         ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
     done
 }
@@ -60,6 +62,7 @@ wait_port() {
     i=0
     while [ $i -lt 100 ]; do
         ss -Htln "sport = :$1" | grep -q . && return 0
+        kill -0 "$server_pid" 2>/dev/null || return 1 # it could not listen
         sleep 0.1
         i=$((i + 1))
     done
@@ -130,12 +133,23 @@ stop_server() {
 run_one() {
     scen=$1 srv=$2
     shift 2
-    port=$(free_port)
-    pids=
+    tries=0
+    while :; do
+        port=$(free_port)
+        pids=
+        case $srv in
+        gateway) start_gateway && break ;;
+        nchan1) start_nchan 1 && break ;;
+        nchan2) start_nchan 2 && break ;;
+        floor) break ;;
+        esac
+        stop_server
+        tries=$((tries + 1))
+        [ $tries -lt 3 ] || return 1
+    done
     case $srv in
-    gateway) start_gateway || return 1; mode="--mode pusher --server-pid $pids" ;;
-    nchan1) start_nchan 1 || return 1; mode="--mode nchan --server-pid $pids" ;;
-    nchan2) start_nchan 2 || return 1; mode="--mode nchan --server-pid $pids" ;;
+    gateway) mode="--mode pusher --server-pid $pids" ;;
+    nchan*) mode="--mode nchan --server-pid $pids" ;;
     floor) mode="--mode floor" ;;
     esac
     echo "run.sh: $scen on $srv (port $port)" >&2
@@ -148,7 +162,7 @@ run_one() {
 status=0
 for scen in $SCENARIOS; do
     case $scen in
-    fanout1k) args="--conns 1000 --channels 1 --rates 10,50,200,1000 --src 2" ;;
+    fanout1k) args="--conns 1000 --channels 1 --rates 10,50,200,1000 --procs 2 --src 2" ;;
     fanout10k) args="--conns 10000 --channels 1 --rates 1 --procs 2 --src 4"
         dur=$DUR; [ "$dur" -lt 10 ] && dur=10; args="$args --duration $dur --drain 10" ;;
     channels) args="--conns 10000 --channels 1000 --rates 2000,10000 --procs 2 --src 4"
