@@ -1,7 +1,8 @@
 /* backend.c - the gateway's REST backend: runs a rest_query against the hub
  * (publish to local workers and remember cache channels' last event, count
  * subscribers and members, report a channel's cache, terminate a user's
- * connections) and answers at once. Frames are encoded before the hub lock is taken; the
+ * connections) and answers at once (in distributed mode a publish answers once
+ * Redis took it, hub_redis.c). Frames are encoded before the hub lock is taken; the
  * lock is held once per request, so the events of one trigger reach every worker in
  * order. */
 #include "hub.h"
@@ -52,15 +53,9 @@ do_publish(struct hub *h, size_t app, const struct rest_query *q, rest_answer_fn
 {
     size_t total = 0, k = 0;
     struct frame **frames;
-    struct rest_chan_stat *st;
-    struct rest_answer ans = {0};
-    bool info = false;
-    uint64_t now = mn_now_ms();
 
-    for (size_t e = 0; e < q->nevents; e++) {
+    for (size_t e = 0; e < q->nevents; e++)
         total += q->events[e].nchannels;
-        info |= q->events[e].info != 0;
-    }
     frames = xcalloc(total, sizeof(*frames));
     for (size_t e = 0; e < q->nevents; e++) {
         const struct rest_event *ev = &q->events[e];
@@ -73,6 +68,24 @@ do_publish(struct hub *h, size_t app, const struct rest_query *q, rest_answer_fn
             buf_free(&b);
         }
     }
+    if (h->redis)
+        hub_redis_rest_publish(h, app, q, frames, total, done, arg);
+    else
+        hub_publish_local(h, app, q, frames, total, done, arg);
+}
+
+void
+hub_publish_local(struct hub *h, size_t app, const struct rest_query *q,
+                  struct frame **frames, size_t total, rest_answer_fn *done, void *arg)
+{
+    size_t k;
+    struct rest_chan_stat *st;
+    struct rest_answer ans = {0};
+    bool info = false;
+    uint64_t now = mn_now_ms();
+
+    for (size_t e = 0; e < q->nevents; e++)
+        info |= q->events[e].info != 0;
     st = info ? xcalloc(total, sizeof(*st)) : NULL;
     k = 0;
     pthread_mutex_lock(&h->lock);

@@ -139,5 +139,8 @@ void bus_server_stop(struct worker *w);
 /* http.c */
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, struct session *s,
                   void *in, size_t len);
+/* A DELIVERY_HTTP for worker w: writes the answer that another thread
+ * produced, or frees it when its connection closed meanwhile. */
+void http_answer(struct worker *w, void *wait);
 
 #endif

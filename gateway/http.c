@@ -1,7 +1,11 @@
 /* http.c - Pusher's REST API on the gateway's own port: collects one HTTP
  * request (method, path, query, body up to max-request-size), hands it to the
  * shared REST core with the hub as backend, and writes the answer with
- * keep-alive. Owns nothing of the API's rules; those are in shared/rest.c. */
+ * keep-alive. An answer may come later from another thread (distributed
+ * mode: once Redis took the event); it is posted back to the worker, and
+ * dropped if the connection closed meanwhile. Owns nothing of the API's rules; those are
+ * in shared/rest.c. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -19,8 +23,25 @@ struct http_txn {
     struct buf query;
     struct buf body;
     struct rest_res *res;
-    bool close_after; /* the body was left unread: the connection ends */
+    bool close_after;       /* the body was left unread: the connection ends */
+    bool headers_due;       /* res came from http_answer: headers not written yet */
+    struct http_wait *wait; /* an answer is on its way from another thread */
 };
+
+/* One REST call in flight. Owned by the call until its answer is handled on
+ * the worker's thread; s is cleared when the connection closes first. */
+struct http_wait {
+    struct worker *w;
+    struct session *s;
+    struct lws *wsi;
+    struct rest_res *res; /* set by on_done */
+    atomic_int state;     /* WAIT_CALLING, then _ANSWERED or _RETURNED */
+};
+
+/* Whoever moves state away from WAIT_CALLING first decides: on_done before
+ * rest_handle returned (answered in the call), or respond after (on_done
+ * then posts the answer to the worker). */
+enum { WAIT_CALLING, WAIT_ANSWERED, WAIT_RETURNED };
 
 static void
 txn_free(struct session *s)
@@ -29,6 +50,8 @@ txn_free(struct session *s)
 
     if (t == NULL)
         return;
+    if (t->wait)
+        t->wait->s = NULL; /* the answer, when it comes, is dropped */
     free(t->path);
     buf_free(&t->query);
     buf_free(&t->body);
@@ -58,9 +81,36 @@ write_headers(struct lws *wsi, int status, const char *type, size_t len, bool cl
 static void
 on_done(void *arg, struct rest_res *res)
 {
-    struct session *s = arg;
+    struct http_wait *wt = arg;
+    struct delivery *d;
+    int calling = WAIT_CALLING;
 
-    s->txn->res = res;
+    wt->res = res;
+    if (atomic_compare_exchange_strong(&wt->state, &calling, WAIT_ANSWERED))
+        return; /* respond() takes it when rest_handle returns */
+    d = delivery_new(0, "", 0, NULL, NULL);
+    d->kind = DELIVERY_HTTP;
+    d->ptr = wt;
+    worker_post(wt->w, d);
+}
+
+void
+http_answer(struct worker *w, void *arg)
+{
+    struct http_wait *wt = arg;
+    struct session *s = wt->s;
+
+    (void)w;
+    if (s == NULL || s->txn == NULL) {
+        rest_res_free(wt->res);
+        free(wt);
+        return;
+    }
+    s->txn->wait = NULL;
+    s->txn->res = wt->res;
+    s->txn->headers_due = true; /* written from HTTP_WRITEABLE */
+    lws_callback_on_writable(wt->wsi);
+    free(wt);
 }
 
 /* Runs the request through the REST core and starts the response. */
@@ -71,7 +121,14 @@ respond(struct lws *wsi, struct session *s)
     struct http_txn *t = s->txn;
     struct rest_backend be = {hub_rest_call, w->hub};
     struct rest_req req = {0};
+    struct http_wait *wt = xcalloc(1, sizeof(*wt));
+    int calling = WAIT_CALLING;
 
+    atomic_init(&wt->state, WAIT_CALLING);
+    wt->w = w;
+    wt->s = s;
+    wt->wsi = wsi;
+    t->wait = wt;
     req.method = t->method;
     req.path = t->path;
     req.path_len = strlen(t->path);
@@ -81,9 +138,12 @@ respond(struct lws *wsi, struct session *s)
     req.body = t->body.len ? buf_data(&t->body) : NULL;
     req.body_len = t->body.len;
     req.now = (int64_t)time(NULL);
-    rest_handle(w->cfg, &be, &req, on_done, s);
-    if (t->res == NULL)
-        return -1; /* the standalone backend always answers at once */
+    rest_handle(w->cfg, &be, &req, on_done, wt);
+    if (atomic_compare_exchange_strong(&wt->state, &calling, WAIT_RETURNED))
+        return 0; /* answered later, through http_answer */
+    t->res = wt->res;
+    t->wait = NULL;
+    free(wt);
     if (write_headers(wsi, t->res->status, t->res->content_type, t->res->body.len,
                       false) < 0)
         return -1;
@@ -204,6 +264,14 @@ http_callback(struct lws *wsi, enum lws_callback_reasons reason, struct session 
 
         if (t == NULL || t->res == NULL)
             return 0;
+        if (t->headers_due) {
+            t->headers_due = false;
+            if (write_headers(wsi, t->res->status, t->res->content_type, t->res->body.len,
+                              false) < 0)
+                return -1;
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
         res = t->res;
         n = res->body.len;
         p = xmalloc(LWS_PRE + n + 1);

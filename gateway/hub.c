@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bus_redis.h"
 #include "chan.h"
 #include "gw.h"
 #include "mem.h"
@@ -108,6 +109,7 @@ hub_free(struct hub *h)
     }
     hub_cache_free(h);
     hub_users_free(h);
+    bus_redis_free(h->redis);
     free(h->apps);
     free(h->workers);
     pthread_mutex_destroy(&h->lock);
@@ -172,6 +174,8 @@ hub_publish(struct hub *h, size_t app, const char *chan, size_t clen, struct fra
     if (c)
         hub_publish_locked(h, app, chan, clen, c, f, exclude_socket);
     pthread_mutex_unlock(&h->lock);
+    if (h->redis)
+        hub_redis_publish(h, app, chan, clen, f, exclude_socket);
 }
 
 /* Lock held: the presence object of c, for subscription_succeeded. */
@@ -335,8 +339,10 @@ hub_subscribe(struct hub *h, size_t app, const char *chan, size_t clen, size_t w
     }
     c->subs++;
     c->per_worker[w]++;
-    if (occupied)
+    if (occupied) {
         hook_locked(h, app, WEBHOOK_CHANNEL_OCCUPIED, chan, clen, NULL, 0, 0);
+        hub_redis_chan_locked(h, app, chan, clen, true);
+    }
     /* Everything published from here on reaches the new subscriber. */
     out->seq = h->seq;
     if (chan_is_cache(chan, clen)) {
@@ -400,6 +406,7 @@ hub_unsubscribe(struct hub *h, size_t app, const char *chan, size_t clen, size_t
     count_changed_locked(h, app, chan, clen, c);
     if (c->subs == 0) {
         hook_locked(h, app, WEBHOOK_CHANNEL_VACATED, chan, clen, NULL, 0, 0);
+        hub_redis_chan_locked(h, app, chan, clen, false);
         map_del(&h->apps[app].chans, chan, clen);
         chan_free(c);
     }

@@ -40,6 +40,11 @@ void hub_set_webhook(struct hub *h, struct webhook *wh);
 /* Posts ev for app to the webhook sender (client events; thread safe). */
 void hub_webhook(struct hub *h, size_t app, const struct webhook_event *ev);
 const struct mn_config *hub_config(const struct hub *h);
+/* Distributed mode (hub_redis.c): start connects the hub to cfg->redis on its
+ * own thread (before the workers start; -1 logged); stop fails what is pending
+ * and turns the link off (before the workers stop). hub_free frees it. */
+int hub_redis_start(struct hub *h);
+void hub_redis_stop(struct hub *h);
 
 /* Counts a new connection of app; -1 with *code 4004 (app quota) or 4100
  * (node capacity) when refused. */

@@ -12,6 +12,8 @@
 #include "hub.h"
 #include "map.h"
 
+struct bus_redis;
+
 struct hmember {
     unsigned conns; /* this user's subscribed connections */
     char *info;     /* user_info JSON of the first connection */
@@ -64,7 +66,28 @@ struct hub {
     uint64_t seq;            /* numbers every publish (struct delivery's seq) */
     uint64_t next_purge_ms;  /* hub_tick's next sweep of expired cache entries */
     struct webhook *webhook; /* the webhook sender, or NULL (webhook.h) */
+    struct bus_redis *redis; /* distributed mode: the Redis link, or NULL */
+    char node[17];           /* distributed mode: this start's node id (hex) */
 };
+
+/* backend.c: delivers a REST publish's frames (taken, one per event and
+ * channel in order) to local subscribers, caches them, and answers. */
+void hub_publish_local(struct hub *h, size_t app, const struct rest_query *q,
+                       struct frame **frames, size_t total, rest_answer_fn *done,
+                       void *arg);
+
+/* hub_redis.c (distributed mode; each does nothing without h->redis). Lock
+ * held: chan got its first local subscriber (subscribe true) or lost its last. */
+void hub_redis_chan_locked(struct hub *h, size_t app, const char *chan, size_t clen,
+                           bool subscribe);
+/* Sends f (a client event) to the other nodes; lost while Redis is down. */
+void hub_redis_publish(struct hub *h, size_t app, const char *chan, size_t clen,
+                       const struct frame *f, const char *exclude);
+/* A REST publish: PUBLISHes every frame (taken), then delivers locally and
+ * answers once Redis accepted all (hub_publish_local), or answers 503. */
+void hub_redis_rest_publish(struct hub *h, size_t app, const struct rest_query *q,
+                            struct frame **frames, size_t total, rest_answer_fn *done,
+                            void *arg);
 
 /* Lock held: queues f to every worker holding subscribers of c. */
 void hub_publish_locked(struct hub *h, size_t app, const char *chan, size_t clen,

@@ -105,8 +105,15 @@ serve(const struct mn_config *cfg)
         }
         hub_set_worker(hub, i, workers[i]);
     }
+    /* Distributed mode: the Redis link's thread, before any worker runs. */
+    if (rc == 0 && cfg->has_redis && hub_redis_start(hub) < 0)
+        rc = 1;
     /* The local bus lives on worker 0's loop, which is not running yet. */
-    if (rc == 0 && cfg->local_socket != NULL && bus_server_start(workers[0]) < 0)
+    if (rc == 0 && cfg->local_socket != NULL && cfg->has_redis)
+        /* bus_server.c expects answers within hub_rest_call, which a publish
+         * over Redis does not give; the api daemon will use Redis itself. */
+        log_warn("gateway: local-socket ignored in distributed mode");
+    else if (rc == 0 && cfg->local_socket != NULL && bus_server_start(workers[0]) < 0)
         rc = 1;
     if (rc == 0) {
         for (i = 0; i < n; i++)
@@ -124,6 +131,8 @@ serve(const struct mn_config *cfg)
                 log_info("gateway: SIGHUP ignored (reload not supported yet)");
         } while (sig == SIGHUP);
         log_info("gateway: stopping signal=%d", sig);
+        /* First: pending triggers answer 503 while the workers still run. */
+        hub_redis_stop(hub);
         for (i = 0; i < n; i++)
             worker_stop(workers[i]);
         for (i = 0; i < n; i++)

@@ -43,6 +43,7 @@ delivery_new(size_t app, const char *chan, size_t clen, struct frame *f,
     d->next = NULL;
     d->kind = DELIVERY_CHANNEL;
     d->seq = 0;
+    d->ptr = NULL;
     d->app = app;
     d->frame = f;
     d->exclude[0] = '\0';
@@ -84,7 +85,9 @@ on_wake(uv_async_t *handle)
     pthread_mutex_unlock(&w->inbox_lock);
     for (; d; d = next) {
         next = d->next;
-        if (!w->stopping)
+        if (d->kind == DELIVERY_HTTP)
+            http_answer(w, d->ptr); /* also when stopping: it owns the answer */
+        else if (!w->stopping)
             ws_deliver(w, d);
         delivery_free(d);
     }
@@ -348,6 +351,8 @@ worker_join_free(struct worker *w)
     uv_loop_close(&w->loop);
     for (d = w->inbox; d; d = next) {
         next = d->next;
+        if (d->kind == DELIVERY_HTTP)
+            http_answer(w, d->ptr); /* its connection is closed: frees it */
         delivery_free(d);
     }
     for (size_t a = 0; a < w->cfg->napps; a++) {

@@ -18,6 +18,7 @@ enum delivery_kind {
     DELIVERY_CHANNEL = 0, /* frame to the subscribers of channel */
     DELIVERY_USER,        /* frame to the connections signed in as user id `channel` */
     DELIVERY_TERMINATE,   /* close the connections signed in as user id `channel` */
+    DELIVERY_HTTP,        /* a REST answer from another thread for `ptr` (http.c) */
 };
 
 /* One event for one channel (or user), handed to a worker. */
@@ -28,6 +29,7 @@ struct delivery {
     size_t app;
     struct frame *frame;                  /* one reference owned; NULL: terminate */
     char exclude[CHAN_SOCKET_ID_MAX + 1]; /* "" for none */
+    void *ptr; /* DELIVERY_HTTP: the struct http_wait; NULL from delivery_new */
     size_t clen;
     char channel[]; /* NUL-terminated */
 };

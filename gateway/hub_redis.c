@@ -1,0 +1,235 @@
+/* hub_redis.c - the hub in distributed mode: the Redis pub/sub name of each
+ * channel ("mn:{database}:{app id}:{channel}"), subscribing while a channel
+ * has local subscribers, publishing REST triggers and client events with
+ * their exclusion socket_id and this node's id, and delivering what other
+ * nodes publish to the local subscribers. The link runs on its own thread
+ * (shared/bus_redis.c); its callbacks take the hub lock, and the hub calls
+ * into the link only to queue a request, so the lock order stays hub, then
+ * the link's inbox. Presence, counts, users and cache state stay local for
+ * now (docs/architecture.md, "Distributed mode"). */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "bus_redis.h"
+#include "chan.h"
+#include "hub.h"
+#include "log.h"
+#include "mem.h"
+#include "hub_int.h"
+#include "mn.h"
+
+#define NODE_LEN 16 /* hex digits of the node id opening every payload */
+
+/* A REST publish waiting for Redis to accept each of its events. */
+struct pending {
+    struct hub *h;
+    size_t app;
+    const struct rest_query *q; /* borrowed until done is called */
+    struct frame **frames;
+    size_t total;
+    rest_answer_fn *done;
+    void *arg;
+    atomic_size_t left;
+    atomic_bool failed;
+};
+
+static void
+name_of(struct buf *b, const struct hub *h, size_t app, const char *chan, size_t clen)
+{
+    buf_printf(b, "mn:%u:%s:", h->cfg->redis.database, h->cfg->apps[app].id);
+    buf_append(b, chan, clen);
+}
+
+/* The payload: node id, '\n', excluded socket_id or nothing, '\n', frame. */
+static void
+payload_of(struct buf *b, const struct hub *h, const struct frame *f, const char *exclude)
+{
+    buf_append(b, h->node, NODE_LEN);
+    buf_putc(b, '\n');
+    if (exclude)
+        buf_puts(b, exclude);
+    buf_putc(b, '\n');
+    buf_append(b, f->data + LWS_PRE, f->len);
+}
+
+/* A message from Redis (the link's thread): delivered to local subscribers
+ * unless this node published it (it delivered locally already). */
+static void
+on_msg(void *arg, const char *name, size_t nlen, const char *data, size_t len)
+{
+    struct hub *h = arg;
+    char prefix[32];
+    int plen = snprintf(prefix, sizeof(prefix), "mn:%u:", h->cfg->redis.database);
+    const char *rest, *colon, *excl, *nl, *chan;
+    const struct mn_app *a;
+    char exclude[CHAN_SOCKET_ID_MAX + 1];
+    struct frame *f;
+    struct hchan *c;
+    size_t app, clen;
+
+    if (plen < 0 || nlen <= (size_t)plen || memcmp(name, prefix, (size_t)plen) != 0 ||
+        len < NODE_LEN + 2 || data[NODE_LEN] != '\n' ||
+        memcmp(data, h->node, NODE_LEN) == 0)
+        return;
+    rest = name + plen;
+    /* Channel names never contain ':', app ids may. */
+    colon = memrchr(rest, ':', nlen - (size_t)plen);
+    if (colon == NULL ||
+        (a = config_app_by_id(h->cfg, rest, (size_t)(colon - rest))) == NULL)
+        return;
+    app = (size_t)(a - h->cfg->apps);
+    chan = colon + 1;
+    clen = (size_t)(name + nlen - chan);
+    excl = data + NODE_LEN + 1;
+    nl = memchr(excl, '\n', len - NODE_LEN - 1);
+    if (nl == NULL || (size_t)(nl - excl) > CHAN_SOCKET_ID_MAX)
+        return;
+    memcpy(exclude, excl, (size_t)(nl - excl));
+    exclude[nl - excl] = '\0';
+    f = frame_new(nl + 1, len - (size_t)(nl + 1 - data));
+    pthread_mutex_lock(&h->lock);
+    c = map_get(&h->apps[app].chans, chan, clen);
+    if (c)
+        hub_publish_locked(h, app, chan, clen, c, f, exclude[0] ? exclude : NULL);
+    pthread_mutex_unlock(&h->lock);
+    frame_unref(f);
+}
+
+int
+hub_redis_start(struct hub *h)
+{
+    unsigned char rnd[NODE_LEN / 2];
+    static const char hex[] = "0123456789abcdef";
+
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+        log_errno("gateway: cannot draw a node id");
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof(rnd); i++) {
+        h->node[2 * i] = hex[rnd[i] >> 4];
+        h->node[2 * i + 1] = hex[rnd[i] & 15];
+    }
+    h->node[NODE_LEN] = '\0';
+    h->redis = bus_redis_new(&h->cfg->redis, on_msg, h);
+    if (bus_redis_start(h->redis) < 0) {
+        log_err("gateway: cannot start the Redis thread");
+        return -1;
+    }
+    log_info("gateway: distributed mode node=%s redis=%s sentinel=%s", h->node,
+             h->cfg->redis.address, h->cfg->redis.sentinel ? "yes" : "no");
+    return 0;
+}
+
+void
+hub_redis_stop(struct hub *h)
+{
+    bus_redis_stop(h->redis);
+}
+
+void
+hub_redis_chan_locked(struct hub *h, size_t app, const char *chan, size_t clen,
+                      bool subscribe)
+{
+    struct buf b = BUF_INIT;
+
+    if (h->redis == NULL)
+        return;
+    name_of(&b, h, app, chan, clen);
+    if (subscribe)
+        bus_redis_subscribe(h->redis, buf_data(&b), b.len);
+    else
+        bus_redis_unsubscribe(h->redis, buf_data(&b), b.len);
+    buf_free(&b);
+}
+
+/* Publishes f for chan; done (may be NULL) as bus_redis_publish. */
+static int
+publish(struct hub *h, size_t app, const char *chan, size_t clen, const struct frame *f,
+        const char *exclude, bus_redis_done_fn *done, void *arg)
+{
+    struct buf name = BUF_INIT, data = BUF_INIT;
+    int rc;
+
+    name_of(&name, h, app, chan, clen);
+    payload_of(&data, h, f, exclude);
+    rc = bus_redis_publish(h->redis, buf_data(&name), name.len, buf_data(&data), data.len,
+                           done, arg);
+    buf_free(&name);
+    buf_free(&data);
+    return rc;
+}
+
+void
+hub_redis_publish(struct hub *h, size_t app, const char *chan, size_t clen,
+                  const struct frame *f, const char *exclude)
+{
+    if (publish(h, app, chan, clen, f, exclude, NULL, NULL) < 0)
+        log_debug("gateway: client event not sent to Redis (down) app=%s",
+                  h->cfg->apps[app].id);
+}
+
+/* One event of p is settled; the last answers. */
+static void
+settle(struct pending *p)
+{
+    struct rest_answer ans = {0};
+
+    if (atomic_fetch_sub(&p->left, 1) != 1)
+        return;
+    if (atomic_load(&p->failed)) {
+        for (size_t k = 0; k < p->total; k++)
+            frame_unref(p->frames[k]);
+        free(p->frames);
+        ans.status = 503;
+        ans.message = "Redis is unreachable: the event was not published";
+        p->done(p->arg, &ans);
+    } else {
+        hub_publish_local(p->h, p->app, p->q, p->frames, p->total, p->done, p->arg);
+    }
+    free(p);
+}
+
+static void
+on_published(void *arg, bool ok)
+{
+    struct pending *p = arg;
+
+    if (!ok)
+        atomic_store(&p->failed, true);
+    settle(p);
+}
+
+void
+hub_redis_rest_publish(struct hub *h, size_t app, const struct rest_query *q,
+                       struct frame **frames, size_t total, rest_answer_fn *done,
+                       void *arg)
+{
+    struct pending *p = xcalloc(1, sizeof(*p));
+    size_t k = 0;
+
+    p->h = h;
+    p->app = app;
+    p->q = q;
+    p->frames = frames;
+    p->total = total;
+    p->done = done;
+    p->arg = arg;
+    atomic_init(&p->left, total + 1); /* + 1: ours, so no answer before the loop ends */
+    atomic_init(&p->failed, !bus_redis_up(h->redis));
+    for (size_t e = 0; e < q->nevents && !atomic_load(&p->failed); e++) {
+        const struct rest_event *ev = &q->events[e];
+
+        for (size_t c = 0; c < ev->nchannels; c++, k++) {
+            if (publish(h, app, ev->channels[c], strlen(ev->channels[c]), frames[k],
+                        ev->socket_id, on_published, p) < 0) {
+                atomic_store(&p->failed, true);
+                break;
+            }
+        }
+    }
+    /* The events never handed to the link are settled here. */
+    atomic_fetch_sub(&p->left, total - k);
+    settle(p);
+}

@@ -1,0 +1,707 @@
+/* bus_redis.c - the Redis link of distributed mode: a thread with its own
+ * libuv loop and two hiredis async connections to the master, one for
+ * commands (PUBLISH, PING) and one in pub/sub mode. The master is the
+ * configured address, or (sentinel) what the sentinels name, asked in turn
+ * and checked with ROLE; a third connection, to the sentinel that answered,
+ * listens for +switch-master. A PING every 500 ms with a 1.5 s deadline finds
+ * a master that hangs without closing. Any loss drops every connection,
+ * fails what is pending and reconnects with back-off (100 ms doubling to
+ * 1 s), then subscribes again to every name in the set. Discovery uses short
+ * blocking connections on this thread only (nothing else runs here). Does not
+ * know what names or payloads mean (gateway/hub_redis.c). */
+#include "bus_redis.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+
+#include <hiredis/adapters/libuv.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <uv.h>
+
+#include "clock.h"
+#include "log.h"
+#include "map.h"
+#include "mem.h"
+#include "mn.h"
+
+#define TICK_MS 100
+#define PING_EVERY_MS 500
+#define PING_DEADLINE_MS 1500
+#define CONNECT_DEADLINE_MS 1500
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 1000
+#define SYNC_TIMEOUT_MS 500
+#define SUB_BATCH 256
+
+enum op_kind { OP_PUB, OP_SUB, OP_UNSUB };
+
+/* A request from another thread; owns its copies. */
+struct op {
+    struct op *next;
+    enum op_kind kind;
+    bus_redis_done_fn *done;
+    void *arg;
+    char *name;
+    size_t nlen;
+    char *data;
+    size_t len;
+};
+
+/* What the pub/sub connection has sent for a name (values of r->live). */
+enum live_state { LIVE_SUBSCRIBED = 1, LIVE_UNSUBSCRIBING, LIVE_RESUBSCRIBE };
+
+struct bus_redis {
+    const struct mn_redis *cfg;
+    bus_redis_msg_fn *on_msg;
+    void *msg_arg;
+    pthread_mutex_t lock; /* guards inbox and stopped */
+    struct op *inbox, **tail;
+    bool stopped, started;
+    pthread_t thread;
+    atomic_bool up;
+    /* Everything below belongs to the link's thread. */
+    uv_loop_t loop;
+    uv_async_t wake;
+    uv_timer_t tick;
+    bool stopping;
+    redisAsyncContext *pub, *sub, *sen;
+    bool pub_ok, sub_ok, active;
+    struct map names; /* the subscribed set (no values) */
+    struct map live;  /* names sent on sub -> enum live_state */
+    uint64_t connect_ms, next_attempt_ms, backoff_ms, ping_sent_ms, last_ping_ms;
+    size_t sentinel_next;
+    char host[256];
+    int port;
+};
+
+static void
+op_free(struct op *o)
+{
+    free(o->name);
+    free(o->data);
+    free(o);
+}
+
+static void
+op_fail(struct op *o)
+{
+    if (o->kind == OP_PUB && o->done)
+        o->done(o->arg, false);
+    op_free(o);
+}
+
+/* The i-th "host:port" of a comma-separated list; -1 when there is none. */
+static int
+nth_addr(const char *list, size_t i, char *host, size_t cap, int *port)
+{
+    const char *p = list, *end, *colon;
+
+    for (; i > 0; i--) {
+        p = strchr(p, ',');
+        if (p == NULL)
+            return -1;
+        p++;
+    }
+    while (*p == ' ')
+        p++;
+    end = strchr(p, ',');
+    if (end == NULL)
+        end = p + strlen(p);
+    colon = memrchr(p, ':', (size_t)(end - p));
+    if (colon == NULL || (size_t)(colon - p) >= cap)
+        return -1;
+    memcpy(host, p, (size_t)(colon - p));
+    host[colon - p] = '\0';
+    *port = atoi(colon + 1);
+    return *port > 0 && *port < 65536 ? 0 : -1;
+}
+
+static redisContext *
+sync_connect(const char *host, int port)
+{
+    struct timeval tv = {0, SYNC_TIMEOUT_MS * 1000};
+    redisContext *c = redisConnectWithTimeout(host, port, tv);
+
+    if (c == NULL || c->err) {
+        log_debug("redis: cannot connect addr=%s:%d: %s", host, port,
+                  c ? c->errstr : "out of memory");
+        redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    return c;
+}
+
+static bool
+reply_is(const redisReply *rep, const char *s)
+{
+    return rep && (rep->type == REDIS_REPLY_STRING || rep->type == REDIS_REPLY_STATUS) &&
+           rep->len == strlen(s) && strncasecmp(rep->str, s, rep->len) == 0;
+}
+
+/* Sentinel: asks each sentinel in turn, starting after the last that
+ * answered, for the master's address (into r->host, r->port). */
+static int
+discover(struct bus_redis *r)
+{
+    char host[256];
+    int port;
+    size_t n = 1;
+
+    for (const char *p = r->cfg->address; (p = strchr(p, ',')) != NULL; p++)
+        n++;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = (r->sentinel_next + k) % n;
+        redisContext *c;
+        redisReply *rep;
+        bool ok;
+
+        if (nth_addr(r->cfg->address, i, host, sizeof(host), &port) < 0 ||
+            (c = sync_connect(host, port)) == NULL)
+            continue;
+        rep = redisCommand(c, "SENTINEL get-master-addr-by-name %s", r->cfg->master_name);
+        ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+             rep->element[0]->type == REDIS_REPLY_STRING &&
+             rep->element[1]->type == REDIS_REPLY_STRING &&
+             rep->element[0]->len < sizeof(r->host);
+        if (ok) {
+            memcpy(r->host, rep->element[0]->str, rep->element[0]->len);
+            r->host[rep->element[0]->len] = '\0';
+            r->port = atoi(rep->element[1]->str);
+            r->sentinel_next = i;
+        }
+        freeReplyObject(rep);
+        redisFree(c);
+        if (ok)
+            return 0;
+    }
+    log_warn("redis: no sentinel named the master master-name=%s", r->cfg->master_name);
+    return -1;
+}
+
+/* Whether r->host:r->port says it is a master (ROLE). */
+static bool
+is_master(struct bus_redis *r)
+{
+    redisContext *c = sync_connect(r->host, r->port);
+    redisReply *rep;
+    bool ok;
+
+    if (c == NULL)
+        return false;
+    if (r->cfg->password) {
+        rep = redisCommand(c, "AUTH %s", r->cfg->password);
+        freeReplyObject(rep);
+    }
+    rep = redisCommand(c, "ROLE");
+    ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
+         reply_is(rep->element[0], "master");
+    freeReplyObject(rep);
+    redisFree(c);
+    if (!ok)
+        log_warn("redis: not a master addr=%s:%d", r->host, r->port);
+    return ok;
+}
+
+static void
+free_ctx(redisAsyncContext **pac)
+{
+    redisAsyncContext *ac = *pac;
+
+    *pac = NULL; /* first: the disconnect callback must not find it */
+    if (ac)
+        redisAsyncFree(ac);
+}
+
+/* Drops every connection (pending publishes fail) and, unless stopping,
+ * schedules the next attempt. */
+static void
+drop(struct bus_redis *r, const char *why)
+{
+    if (!r->active)
+        return;
+    r->active = false;
+    if (atomic_load(&r->up))
+        log_warn("redis: connection lost addr=%s:%d reason=%s", r->host, r->port, why);
+    atomic_store(&r->up, false);
+    r->pub_ok = r->sub_ok = false;
+    free_ctx(&r->pub);
+    free_ctx(&r->sub);
+    free_ctx(&r->sen);
+    map_clear(&r->live);
+    r->next_attempt_ms = mn_now_ms() + r->backoff_ms;
+    r->backoff_ms =
+        r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
+}
+
+static void
+on_ping_reply(redisAsyncContext *ac, void *reply, void *arg)
+{
+    struct bus_redis *r = arg;
+
+    (void)ac;
+    if (reply == NULL)
+        return;
+    r->ping_sent_ms = 0;
+    if (!atomic_load(&r->up)) {
+        atomic_store(&r->up, true);
+        r->backoff_ms = BACKOFF_MIN_MS;
+        log_info("redis: connected addr=%s:%d names=%zu", r->host, r->port,
+                 r->names.count);
+    }
+}
+
+static void
+on_connect(const redisAsyncContext *ac, int status)
+{
+    struct bus_redis *r = ac->data;
+
+    if (status != REDIS_OK) {
+        /* hiredis frees ac after this call. */
+        if (ac == r->sen) {
+            r->sen = NULL; /* the master is usable without it */
+            return;
+        }
+        if (ac == r->pub)
+            r->pub = NULL;
+        if (ac == r->sub)
+            r->sub = NULL;
+        drop(r, ac->errstr);
+        return;
+    }
+    r->pub_ok |= ac == r->pub;
+    r->sub_ok |= ac == r->sub;
+    /* Up once the server answers, not once the kernel accepted: a hung
+     * master still completes TCP handshakes. */
+    if (r->pub_ok && r->sub_ok && !atomic_load(&r->up)) {
+        r->ping_sent_ms = r->last_ping_ms = mn_now_ms();
+        redisAsyncCommand(r->pub, on_ping_reply, r, "PING");
+    }
+}
+
+static void
+on_disconnect(const redisAsyncContext *ac, int status)
+{
+    struct bus_redis *r = ac->data;
+
+    (void)status;
+    if (ac == r->sen) {
+        r->sen = NULL;
+        return;
+    }
+    if (ac == r->pub)
+        r->pub = NULL;
+    else if (ac == r->sub)
+        r->sub = NULL;
+    else
+        return; /* freed by drop() */
+    drop(r, ac->err ? ac->errstr : "closed");
+}
+
+static redisAsyncContext *
+async_open(struct bus_redis *r, const char *host, int port)
+{
+    redisAsyncContext *ac = redisAsyncConnect(host, port);
+
+    if (ac == NULL || ac->err) {
+        log_debug("redis: cannot connect addr=%s:%d: %s", host, port,
+                  ac ? ac->errstr : "out of memory");
+        if (ac)
+            redisAsyncFree(ac);
+        return NULL;
+    }
+    ac->data = r;
+    if (redisLibuvAttach(ac, &r->loop) != REDIS_OK) {
+        redisAsyncFree(ac);
+        return NULL;
+    }
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    return ac;
+}
+
+static void on_message(redisAsyncContext *ac, void *reply, void *arg);
+
+/* Sends SUBSCRIBE for names[0..n) on the pub/sub connection. */
+static void
+subscribe_batch(struct bus_redis *r, const char **names, const size_t *lens, size_t n)
+{
+    const char *argv[SUB_BATCH + 1];
+    size_t argl[SUB_BATCH + 1];
+
+    argv[0] = "SUBSCRIBE";
+    argl[0] = 9;
+    for (size_t i = 0; i < n; i++) {
+        argv[i + 1] = names[i];
+        argl[i + 1] = lens[i];
+    }
+    redisAsyncCommandArgv(r->sub, on_message, r, (int)n + 1, argv, argl);
+}
+
+static void
+resubscribe(struct bus_redis *r)
+{
+    const char *names[SUB_BATCH];
+    size_t lens[SUB_BATCH], n = 0, bucket = 0;
+    struct map_node *it = NULL;
+    bool created;
+
+    while (map_next(&r->names, &bucket, &it)) {
+        map_upsert(&r->live, it->key, it->len, &created)->val =
+            (void *)(uintptr_t)LIVE_SUBSCRIBED;
+        names[n] = it->key;
+        lens[n++] = it->len;
+        if (n == SUB_BATCH) {
+            subscribe_batch(r, names, lens, n);
+            n = 0;
+        }
+    }
+    if (n)
+        subscribe_batch(r, names, lens, n);
+}
+
+static void
+on_switch(redisAsyncContext *ac, void *reply, void *arg)
+{
+    const redisReply *rep = reply;
+
+    (void)ac;
+    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 3 &&
+        reply_is(rep->element[0], "message"))
+        drop(arg, "+switch-master");
+}
+
+/* Opens the connections to the master (found first when sentinel). */
+static int
+connect_all(struct bus_redis *r)
+{
+    if (r->cfg->sentinel) {
+        if (discover(r) < 0 || !is_master(r))
+            return -1;
+    } else if (nth_addr(r->cfg->address, 0, r->host, sizeof(r->host), &r->port) < 0) {
+        log_err("redis: bad address %s", r->cfg->address);
+        return -1;
+    }
+    r->pub = async_open(r, r->host, r->port);
+    r->sub = r->pub ? async_open(r, r->host, r->port) : NULL;
+    if (r->sub == NULL)
+        return -1;
+    if (r->cfg->password) {
+        redisAsyncCommand(r->pub, NULL, NULL, "AUTH %s", r->cfg->password);
+        redisAsyncCommand(r->sub, NULL, NULL, "AUTH %s", r->cfg->password);
+    }
+    resubscribe(r);
+    if (r->cfg->sentinel) {
+        char host[256];
+        int port;
+
+        if (nth_addr(r->cfg->address, r->sentinel_next, host, sizeof(host), &port) == 0 &&
+            (r->sen = async_open(r, host, port)) != NULL)
+            redisAsyncCommand(r->sen, on_switch, r, "SUBSCRIBE +switch-master");
+    }
+    return 0;
+}
+
+/* Every reply on the pub/sub connection: messages, and the confirmations
+ * of UNSUBSCRIBE that let a name be subscribed again (hiredis 0.14 forgets
+ * a name's callback when an UNSUBSCRIBE reply overtakes a new SUBSCRIBE). */
+static void
+on_message(redisAsyncContext *ac, void *reply, void *arg)
+{
+    struct bus_redis *r = arg;
+    const redisReply *rep = reply;
+    const redisReply *name;
+    uintptr_t state;
+
+    (void)ac;
+    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements < 3 ||
+        rep->element[1]->type != REDIS_REPLY_STRING)
+        return;
+    name = rep->element[1];
+    if (reply_is(rep->element[0], "message") &&
+        rep->element[2]->type == REDIS_REPLY_STRING) {
+        r->on_msg(r->msg_arg, name->str, name->len, rep->element[2]->str,
+                  rep->element[2]->len);
+        return;
+    }
+    if (!reply_is(rep->element[0], "unsubscribe"))
+        return;
+    state = (uintptr_t)map_get(&r->live, name->str, name->len);
+    if (state == LIVE_RESUBSCRIBE && r->sub) {
+        const char *n = name->str;
+        size_t len = name->len;
+
+        map_upsert(&r->live, n, len, &(bool){false})->val =
+            (void *)(uintptr_t)LIVE_SUBSCRIBED;
+        subscribe_batch(r, &n, &len, 1);
+    } else if (state == LIVE_UNSUBSCRIBING) {
+        map_del(&r->live, name->str, name->len);
+    }
+}
+
+static void
+on_pub_reply(redisAsyncContext *ac, void *reply, void *arg)
+{
+    struct op *o = arg;
+    const redisReply *rep = reply;
+
+    (void)ac;
+    if (o->done)
+        o->done(o->arg, rep != NULL && rep->type == REDIS_REPLY_INTEGER);
+    op_free(o);
+}
+
+static void
+run_sub(struct bus_redis *r, struct op *o)
+{
+    bool created;
+    struct map_node *node;
+    uintptr_t state;
+
+    if (o->kind == OP_UNSUB) {
+        map_del(&r->names, o->name, o->nlen);
+        state = (uintptr_t)map_get(&r->live, o->name, o->nlen);
+        if (state == LIVE_RESUBSCRIBE) {
+            map_upsert(&r->live, o->name, o->nlen, &created)->val =
+                (void *)(uintptr_t)LIVE_UNSUBSCRIBING;
+        } else if (state == LIVE_SUBSCRIBED && r->sub) {
+            map_upsert(&r->live, o->name, o->nlen, &created)->val =
+                (void *)(uintptr_t)LIVE_UNSUBSCRIBING;
+            redisAsyncCommand(r->sub, NULL, NULL, "UNSUBSCRIBE %b", o->name, o->nlen);
+        }
+        return;
+    }
+    map_upsert(&r->names, o->name, o->nlen, &created);
+    if (r->sub == NULL)
+        return; /* resubscribe() sends it after the connection */
+    node = map_upsert(&r->live, o->name, o->nlen, &created);
+    if (created) {
+        const char *n = node->key;
+
+        node->val = (void *)(uintptr_t)LIVE_SUBSCRIBED;
+        subscribe_batch(r, &n, &o->nlen, 1);
+    } else if ((uintptr_t)node->val == LIVE_UNSUBSCRIBING) {
+        node->val = (void *)(uintptr_t)LIVE_RESUBSCRIBE;
+    }
+}
+
+static void
+on_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void
+on_wake(uv_async_t *handle)
+{
+    struct bus_redis *r = handle->data;
+    struct op *o, *next;
+
+    pthread_mutex_lock(&r->lock);
+    o = r->inbox;
+    r->inbox = NULL;
+    r->tail = &r->inbox;
+    r->stopping = r->stopped;
+    pthread_mutex_unlock(&r->lock);
+    for (; o; o = next) {
+        next = o->next;
+        if (o->kind != OP_PUB) {
+            run_sub(r, o);
+            op_free(o);
+        } else if (r->stopping || !atomic_load(&r->up) || r->pub == NULL ||
+                   redisAsyncCommand(r->pub, on_pub_reply, o, "PUBLISH %b %b", o->name,
+                                     o->nlen, o->data, o->len) != REDIS_OK) {
+            op_fail(o);
+        }
+    }
+    if (r->stopping) {
+        drop(r, "stopping");
+        uv_close((uv_handle_t *)&r->wake, on_closed);
+        uv_close((uv_handle_t *)&r->tick, on_closed);
+    }
+}
+
+static void
+on_tick(uv_timer_t *t)
+{
+    struct bus_redis *r = t->data;
+    uint64_t now = mn_now_ms();
+
+    if (!r->active) {
+        if (now < r->next_attempt_ms)
+            return;
+        r->active = true;
+        r->connect_ms = now;
+        if (connect_all(r) < 0)
+            drop(r, "connect failed");
+        return;
+    }
+    if (!atomic_load(&r->up)) {
+        if (now - r->connect_ms > CONNECT_DEADLINE_MS)
+            drop(r, "connect timed out");
+        return;
+    }
+    if (r->ping_sent_ms && now - r->ping_sent_ms > PING_DEADLINE_MS) {
+        drop(r, "no answer to PING");
+    } else if (!r->ping_sent_ms && now - r->last_ping_ms >= PING_EVERY_MS) {
+        r->ping_sent_ms = r->last_ping_ms = now;
+        redisAsyncCommand(r->pub, on_ping_reply, r, "PING");
+    }
+}
+
+static void *
+run(void *arg)
+{
+    struct bus_redis *r = arg;
+
+    on_tick(&r->tick); /* the first attempt at once */
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+struct bus_redis *
+bus_redis_new(const struct mn_redis *cfg, bus_redis_msg_fn *on_msg, void *arg)
+{
+    struct bus_redis *r = xcalloc(1, sizeof(*r));
+
+    r->cfg = cfg;
+    r->on_msg = on_msg;
+    r->msg_arg = arg;
+    pthread_mutex_init(&r->lock, NULL);
+    r->tail = &r->inbox;
+    r->backoff_ms = BACKOFF_MIN_MS;
+    uv_loop_init(&r->loop);
+    uv_async_init(&r->loop, &r->wake, on_wake);
+    r->wake.data = r;
+    uv_timer_init(&r->loop, &r->tick);
+    r->tick.data = r;
+    return r;
+}
+
+int
+bus_redis_start(struct bus_redis *r)
+{
+    uv_timer_start(&r->tick, on_tick, TICK_MS, TICK_MS);
+    if (pthread_create(&r->thread, NULL, run, r) != 0)
+        return -1;
+    r->started = true;
+    return 0;
+}
+
+bool
+bus_redis_up(const struct bus_redis *r)
+{
+    return atomic_load(&((struct bus_redis *)r)->up);
+}
+
+/* Takes o: queues it for the link's thread, or fails it once stopped. */
+static int
+post(struct bus_redis *r, struct op *o)
+{
+    pthread_mutex_lock(&r->lock);
+    if (r->stopped) {
+        pthread_mutex_unlock(&r->lock);
+        op_free(o);
+        return -1;
+    }
+    *r->tail = o;
+    r->tail = &o->next;
+    pthread_mutex_unlock(&r->lock);
+    uv_async_send(&r->wake);
+    return 0;
+}
+
+static struct op *
+op_new(enum op_kind kind, const char *name, size_t nlen)
+{
+    struct op *o = xcalloc(1, sizeof(*o));
+
+    o->kind = kind;
+    o->name = xmalloc(nlen + 1);
+    memcpy(o->name, name, nlen);
+    o->name[nlen] = '\0';
+    o->nlen = nlen;
+    return o;
+}
+
+int
+bus_redis_publish(struct bus_redis *r, const char *name, size_t nlen, const void *data,
+                  size_t len, bus_redis_done_fn *done, void *arg)
+{
+    struct op *o;
+
+    if (!atomic_load(&r->up))
+        return -1;
+    o = op_new(OP_PUB, name, nlen);
+    o->data = xmalloc(len + 1);
+    memcpy(o->data, data, len);
+    o->len = len;
+    o->done = done;
+    o->arg = arg;
+    return post(r, o);
+}
+
+void
+bus_redis_subscribe(struct bus_redis *r, const char *name, size_t nlen)
+{
+    post(r, op_new(OP_SUB, name, nlen));
+}
+
+void
+bus_redis_unsubscribe(struct bus_redis *r, const char *name, size_t nlen)
+{
+    post(r, op_new(OP_UNSUB, name, nlen));
+}
+
+void
+bus_redis_stop(struct bus_redis *r)
+{
+    struct op *o, *next;
+
+    if (r == NULL)
+        return;
+    pthread_mutex_lock(&r->lock);
+    if (r->stopped) {
+        pthread_mutex_unlock(&r->lock);
+        return;
+    }
+    r->stopped = true;
+    pthread_mutex_unlock(&r->lock);
+    if (r->started) {
+        uv_async_send(&r->wake);
+        pthread_join(r->thread, NULL);
+    } else {
+        uv_close((uv_handle_t *)&r->wake, on_closed);
+        uv_close((uv_handle_t *)&r->tick, on_closed);
+        uv_run(&r->loop, UV_RUN_DEFAULT);
+    }
+    /* Queued before the stop and not yet taken by the thread. */
+    pthread_mutex_lock(&r->lock);
+    o = r->inbox;
+    r->inbox = NULL;
+    r->tail = &r->inbox;
+    pthread_mutex_unlock(&r->lock);
+    for (; o; o = next) {
+        next = o->next;
+        op_fail(o);
+    }
+}
+
+void
+bus_redis_free(struct bus_redis *r)
+{
+    if (r == NULL)
+        return;
+    bus_redis_stop(r);
+    uv_loop_close(&r->loop);
+    map_clear(&r->names);
+    map_clear(&r->live);
+    pthread_mutex_destroy(&r->lock);
+    free(r);
+}

@@ -1,0 +1,168 @@
+// redis.test.mjs - distributed mode over a plain Redis (issue 5, first
+// increment; RELIABILITY S5): two gateways on one real redis-server (database
+// 1, config/sample-redis-test.json's shape), pusher-js on each, the `pusher`
+// library triggering through either; socket_id exclusion, client events and
+// sendToUser across gateways; Redis stopped (503 within 1 s, clients stay)
+// and started again (delivery resumes within 2 s).
+import test from 'node:test';
+import assert from 'node:assert/strict';
+
+import {
+    startGateway, connectClient, waitForEvent, okJson, uniq, waitUntil, performance,
+} from '../lib/harness.mjs';
+import { startRedis, numsub } from '../lib/redis.mjs';
+import { signedInClient, userChannelReady } from '../lib/signin.mjs';
+
+const redis = await startRedis();
+const redisConfig = { redis: { address: `127.0.0.1:${redis.port}`, database: 1 } };
+const gw1 = await startGateway({ config: redisConfig });
+const gw2 = await startGateway({ config: redisConfig });
+const rest1 = gw1.rest();
+const rest2 = gw2.rest();
+
+test.after(async () => {
+    await gw1.stop();
+    await gw2.stop();
+    await redis.stop();
+});
+
+/** Resolves once `n` gateways subscribe to channel `ch` of app1 in Redis. */
+function subscribedInRedis(ch, n = 2) {
+    const name = `mn:1:app1:${ch}`;
+    return waitUntil(async () => (await numsub(redis.port, name)) === n,
+        { timeout: 3000, what: `${n} Redis subscriber(s) of ${name}` });
+}
+
+/** pusher-js on each gateway subscribed to ch, both gateways subscribed in Redis. */
+async function clientsOnBoth(t, ch) {
+    const a = await connectClient(gw1, { t, name: 'on-gw1' });
+    const b = await connectClient(gw2, { t, name: 'on-gw2' });
+    const { channel: ca } = await a.subscribe(ch);
+    const { channel: cb } = await b.subscribe(ch);
+    await subscribedInRedis(ch);
+    return { a, b, ca, cb };
+}
+
+test('a trigger through either gateway reaches pusher-js on both', async (t) => {
+    const ch = uniq('news-');
+    const { ca, cb } = await clientsOnBoth(t, ch);
+    for (const [rest, n] of [[rest1, 1], [rest2, 2]]) {
+        const got = [waitForEvent(ca, 'ev', 2000), waitForEvent(cb, 'ev', 2000)];
+        await okJson(rest.trigger(ch, 'ev', { n }));
+        for (const g of got) assert.deepEqual((await g).data, { n });
+    }
+});
+
+test('a gateway subscribes in Redis only while it has local subscribers', async (t) => {
+    const ch = uniq('only-');
+    const a = await connectClient(gw1, { t });
+    await a.subscribe(ch);
+    await subscribedInRedis(ch, 1);
+    a.pusher.unsubscribe(ch);
+    await subscribedInRedis(ch, 0);
+});
+
+test('socket_id exclusion works across gateways', async (t) => {
+    const ch = uniq('excl-');
+    const { a, ca, cb } = await clientsOnBoth(t, ch);
+    const gotB = waitForEvent(cb, 'first', 2000);
+    await okJson(rest2.trigger(ch, 'first', { n: 1 }, { socket_id: a.socketId }));
+    assert.deepEqual((await gotB).data, { n: 1 });
+    // A marker without exclusion: once a has it, a would have had `first` before.
+    const marker = waitForEvent(ca, 'marker', 2000);
+    await okJson(rest2.trigger(ch, 'marker', {}));
+    await marker;
+    assert.equal(ca.inbox.count('first'), 0, 'the excluded socket got the event');
+});
+
+test('client events cross gateways', async (t) => {
+    const ch = uniq('private-chat-');
+    const { ca, cb } = await clientsOnBoth(t, ch);
+    const got = waitForEvent(cb, 'client-typing', 2000);
+    assert.equal(ca.trigger('client-typing', { who: 'a' }), true);
+    assert.deepEqual((await got).data, { who: 'a' });
+});
+
+test('sendToUser through one gateway reaches the user signed in on the other', async (t) => {
+    const id = uniq('u-');
+    const c = await signedInClient(gw2, { id }, { t });
+    await userChannelReady(c);
+    await subscribedInRedis(`#server-to-user-${id}`, 1);
+    const got = new Promise((resolve) => c.pusher.user.bind('notice', resolve));
+    await okJson(rest1.sendToUser(id, 'notice', { text: 'hi' }));
+    assert.deepEqual(await got, { text: 'hi' });
+});
+
+/** Triggers on ch through rest until one is accepted and both ca and cb got
+ * it; resolves the time of delivery. */
+function resumed(rest, ch, ca, cb, timeout) {
+    let n = 0;
+    return waitUntil(async () => {
+        const got = [waitForEvent(ca, 'resumed', 1000), waitForEvent(cb, 'resumed', 1000)];
+        try {
+            await okJson(rest.trigger(ch, 'resumed', { n: ++n }));
+        } catch {
+            got.forEach((p) => p.catch(() => {}));
+            return false;
+        }
+        await Promise.all(got);
+        return performance.now();
+    }, { timeout, every: 20, what: 'a trigger accepted and delivered on both gateways' });
+}
+
+/** The HTTP status of an SDK call, whether it resolved or threw. */
+async function statusOf(promise) {
+    try {
+        return (await promise).status;
+    } catch (e) {
+        return e.status ?? e.message;
+    }
+}
+
+test('Redis hung (SIGSTOP): triggers answer 503, a trigger abandoned by its client is dropped safely, SIGCONT resumes', async (t) => {
+    const ch = uniq('hang-');
+    const { a, b, ca, cb } = await clientsOnBoth(t, ch);
+    redis.proc.kill('SIGSTOP');
+    try {
+        // The SDK gives up after 100 ms: the gateway's answer finds no connection.
+        const impatient = gw1.rest('app1', { timeout: 100 });
+        assert.notEqual(await statusOf(impatient.trigger(ch, 'abandoned', {})), 200);
+        const t0 = performance.now();
+        assert.equal(await statusOf(rest1.trigger(ch, 'lost', {})), 503);
+        const ms = performance.now() - t0;
+        t.diagnostic(`503 after ${ms.toFixed(0)} ms with the master hung`);
+        assert.ok(ms < 2500, `503 took ${ms.toFixed(0)} ms`);
+    } finally {
+        redis.proc.kill('SIGCONT');
+    }
+    const back = performance.now();
+    const at = await resumed(rest2, ch, ca, cb, 3000);
+    t.diagnostic(`delivery resumed ${(at - back).toFixed(0)} ms after SIGCONT`);
+    assert.equal(a.state, 'connected');
+    assert.equal(b.state, 'connected');
+});
+
+test('Redis stopped: triggers answer 503 within 1 s and clients stay; Redis back: delivery resumes within 2 s', async (t) => {
+    const ch = uniq('outage-');
+    const { a, b, ca, cb } = await clientsOnBoth(t, ch);
+    await redis.stop();
+    for (const rest of [rest1, rest2]) {
+        const t0 = performance.now();
+        const status = await statusOf(rest.trigger(ch, 'lost', {}));
+        const ms = performance.now() - t0;
+        assert.equal(status, 503, 'a trigger while Redis is down');
+        assert.ok(ms < 1000, `503 took ${ms.toFixed(0)} ms`);
+    }
+    assert.equal(a.state, 'connected');
+    assert.equal(b.state, 'connected');
+
+    await redis.start(); // the same port
+    const back = performance.now();
+    const deliveredAt = await resumed(rest1, ch, ca, cb, 2000);
+    const ms = deliveredAt - back;
+    t.diagnostic(`delivery resumed ${ms.toFixed(0)} ms after Redis answered PING again`);
+    assert.ok(ms <= 2000, `resumed after ${ms.toFixed(0)} ms`);
+    assert.equal(a.state, 'connected');
+    assert.equal(b.state, 'connected');
+    assert.deepEqual(a.states.filter((s) => s !== 'connected' && s !== 'connecting'), []);
+});

@@ -1,0 +1,76 @@
+// sentinel.test.mjs - distributed mode through Redis Sentinel (issue 5, first
+// increment; RELIABILITY S1): a master, a replica and three real
+// redis-sentinel processes (down-after-milliseconds 1000), two gateways with
+// config/sample-redis-sentinel-test.json's shape (database 1) and pusher-js
+// on each. kill -9 of the master: triggers succeed and reach both gateways
+// again within 5 s, on the promoted replica.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+
+import {
+    startGateway, connectClient, waitForEvent, okJson, uniq, waitUntil, performance,
+} from '../lib/harness.mjs';
+import { startSentinelSet, numsub, cli } from '../lib/redis.mjs';
+
+const set = await startSentinelSet();
+const redisConfig = {
+    redis: { address: set.address, database: 1, sentinel: true, 'master-name': 'mymaster' },
+};
+const gw1 = await startGateway({ config: redisConfig });
+const gw2 = await startGateway({ config: redisConfig });
+const rest1 = gw1.rest();
+const rest2 = gw2.rest();
+
+test.after(async () => {
+    await gw1.stop();
+    await gw2.stop();
+    await set.stop();
+});
+
+async function clientsOnBoth(t, ch, port) {
+    const a = await connectClient(gw1, { t });
+    const b = await connectClient(gw2, { t });
+    const { channel: ca } = await a.subscribe(ch);
+    const { channel: cb } = await b.subscribe(ch);
+    await waitUntil(async () => (await numsub(port, `mn:1:app1:${ch}`)) === 2,
+        { timeout: 3000, what: 'both gateways subscribed in Redis' });
+    return { a, b, ca, cb };
+}
+
+test('through Sentinel: a trigger through either gateway reaches both', async (t) => {
+    const ch = uniq('s-news-');
+    const { ca, cb } = await clientsOnBoth(t, ch, set.master.port);
+    for (const [rest, n] of [[rest1, 1], [rest2, 2]]) {
+        const got = [waitForEvent(ca, 'ev'), waitForEvent(cb, 'ev')];
+        await okJson(rest.trigger(ch, 'ev', { n }));
+        for (const g of got) assert.deepEqual((await g).data, { n });
+    }
+});
+
+test('kill -9 of the master: triggers succeed and reach both gateways again within 5 s', async (t) => {
+    const ch = uniq('s-failover-');
+    const { a, b, ca, cb } = await clientsOnBoth(t, ch, set.master.port);
+    await set.master.stop('SIGKILL');
+    const killed = performance.now();
+    let n = 0;
+    let refused = 0;
+    const deliveredAt = await waitUntil(async () => {
+        const got = [waitForEvent(ca, 'after', 1000), waitForEvent(cb, 'after', 1000)];
+        try {
+            await okJson(rest1.trigger(ch, 'after', { n: ++n }));
+        } catch {
+            refused++;
+            got.forEach((p) => p.catch(() => {}));
+            return false;
+        }
+        await Promise.all(got);
+        return performance.now();
+    }, { timeout: 5000, every: 50, what: 'a trigger accepted and delivered on both gateways' });
+    const ms = deliveredAt - killed;
+    t.diagnostic(`resumed ${ms.toFixed(0)} ms after kill -9 (${refused} trigger(s) refused meanwhile)`);
+    assert.ok(ms <= 5000);
+    // The gateways are on the promoted replica now.
+    assert.match(await cli(set.replica.port, 'ROLE'), /^master/);
+    assert.equal(a.state, 'connected');
+    assert.equal(b.state, 'connected');
+});

@@ -1,0 +1,129 @@
+// redis.mjs - real redis-server and redis-sentinel processes for the
+// distributed-mode tests (issue 5), on free loopback ports in a private temp
+// dir, without persistence (--save ''), stopped after the test. Commands go
+// through redis-cli. Every wait is a condition with a deadline.
+
+import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { freePort, waitUntil } from './harness.mjs';
+
+const procs = new Set();
+process.on('exit', () => {
+    for (const p of procs) {
+        try {
+            p.kill('SIGKILL');
+        } catch {
+            /* gone */
+        }
+    }
+});
+
+/** Runs redis-cli -p port args...; resolves its trimmed stdout ('' on error). */
+export function cli(port, ...args) {
+    return new Promise((resolve) => {
+        execFile('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args.map(String)],
+            { timeout: 2000 }, (err, stdout) => resolve(err ? '' : stdout.trim()));
+    });
+}
+
+/** One redis-server or redis-sentinel process on `port`. */
+export class RedisProc {
+    constructor(port, { sentinel = false, args = [], dir } = {}) {
+        this.port = port;
+        this.sentinel = sentinel;
+        this.args = args;
+        this.dir = dir || fs.mkdtempSync(path.join(os.tmpdir(), 'mn-redis-'));
+        this.log = '';
+    }
+
+    async start() {
+        let argv;
+        if (this.sentinel) {
+            const file = path.join(this.dir, `sentinel-${this.port}.conf`);
+            fs.writeFileSync(file, this.args.join('\n') + '\n');
+            argv = ['redis-sentinel', [file]];
+        } else {
+            argv = ['redis-server', ['--port', String(this.port), '--bind', '127.0.0.1',
+                '--save', '', '--appendonly', 'no', '--dir', this.dir, ...this.args]];
+        }
+        this.proc = spawn(argv[0], argv[1], { stdio: ['ignore', 'pipe', 'pipe'] });
+        procs.add(this.proc);
+        this.proc.stdout.on('data', (d) => {
+            this.log = (this.log + d).slice(-20000);
+        });
+        this.proc.stderr.on('data', (d) => {
+            this.log = (this.log + d).slice(-20000);
+        });
+        this.exited = new Promise((resolve) => this.proc.once('exit', () => {
+            procs.delete(this.proc);
+            resolve();
+        }));
+        await waitUntil(async () => (await cli(this.port, 'PING')) === 'PONG',
+            { timeout: 5000, what: `redis on port ${this.port} to answer PING` });
+        return this;
+    }
+
+    /** Stops the process with sig (SIGTERM: clean, SIGKILL: kill -9). */
+    async stop(sig = 'SIGTERM') {
+        if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null) return;
+        this.proc.kill(sig);
+        await this.exited;
+    }
+}
+
+/** A plain redis-server on a free port (pass `port` to reuse one). */
+export async function startRedis(opts = {}) {
+    const port = opts.port ?? await freePort();
+    return new RedisProc(port, opts).start();
+}
+
+/**
+ * A master, a replica and three sentinels (down-after-milliseconds 1000),
+ * resolved once every sentinel knows the replica and the two other sentinels.
+ */
+export async function startSentinelSet(masterName = 'mymaster') {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mn-sentinel-'));
+    const master = await startRedis({ dir });
+    const replica = await startRedis({ dir, args: ['--replicaof', '127.0.0.1', master.port] });
+    const sentinels = [];
+    for (let i = 0; i < 3; i++) {
+        const port = await freePort();
+        sentinels.push(await new RedisProc(port, {
+            sentinel: true,
+            dir,
+            args: [
+                `port ${port}`, 'bind 127.0.0.1', `dir ${dir}`,
+                `sentinel monitor ${masterName} 127.0.0.1 ${master.port} 2`,
+                `sentinel down-after-milliseconds ${masterName} 1000`,
+                `sentinel failover-timeout ${masterName} 5000`,
+                `sentinel parallel-syncs ${masterName} 1`,
+            ],
+        }).start());
+    }
+    for (const s of sentinels) {
+        await waitUntil(async () => {
+            const reps = await cli(s.port, 'SENTINEL', 'replicas', masterName);
+            const sens = await cli(s.port, 'SENTINEL', 'sentinels', masterName);
+            return reps.includes(String(replica.port)) &&
+                sentinels.every((o) => o === s || sens.includes(String(o.port)));
+        }, { timeout: 15000, what: `sentinel ${s.port} to see the replica and its peers` });
+    }
+    return {
+        master, replica, sentinels, dir,
+        address: sentinels.map((s) => `127.0.0.1:${s.port}`).join(','),
+        async stop() {
+            for (const p of [...sentinels, replica, master]) await p.stop();
+            fs.rmSync(dir, { recursive: true, force: true });
+        },
+    };
+}
+
+/** Subscribers Redis counts on pub/sub name `name`. */
+export async function numsub(port, name) {
+    const out = await cli(port, 'PUBSUB', 'NUMSUB', name);
+    const lines = out.split('\n');
+    return lines.length >= 2 ? Number(lines[1]) : 0;
+}
