@@ -2,7 +2,6 @@
  * the lifetime of their request threads. Requests are fcgi.c's and scgi.c's,
  * answers front.c's (the shared REST core over the bus to the gateway). */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,26 +11,25 @@
 
 #include "api.h"
 #include "bus.h"
+#include "cli.h"
 #include "config.h"
 #include "log.h"
 #include "mn.h"
 
-static void
-usage(FILE *out)
-{
-    fprintf(out,
-            "usage: micronotifier-api -c FILE [--check-config]\n"
-            "  -c, --config FILE   the JSON config shared with micronotifier-gateway;\n"
-            "                      its \"api\" object says where to listen (FastCGI,\n"
-            "                      SCGI), its \"local-socket\" where the gateway is\n"
-            "      --check-config  validate the config and exit 0 (valid) or 1\n"
-            "  -h, --help          this text\n");
-}
+static const char usage[] =
+    "usage: micronotifier-api -c FILE [--check-config]\n"
+    "  -c, --config FILE   the JSON config shared with micronotifier-gateway;\n"
+    "                      its \"api\" object says where to listen (FastCGI,\n"
+    "                      SCGI), its \"local-socket\" where the gateway is\n"
+    "      --check-config  validate the config and exit 0 (valid) or 1\n"
+    "  -h, --help          this text\n";
 
 /* What the API daemon needs of a config beyond what config.c checks. */
 static int
-check_api(const struct mn_config *cfg, unsigned *mode, struct mn_err *err)
+check_api(const struct mn_config *cfg, void *arg, struct mn_err *err)
 {
+    unsigned *mode = arg;
+
     if (!cfg->has_api || (cfg->api.fastcgi == NULL && cfg->api.scgi == NULL))
         return mn_err_set(err, 0,
                           "%s: api: give \"fastcgi\", \"scgi\" or both (where "
@@ -137,53 +135,14 @@ serve(const struct mn_config *cfg, unsigned mode)
 int
 main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"check-config", no_argument, NULL, 'C'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *path = NULL;
-    bool check = false;
+    static unsigned mode;
+    static const struct cli_spec spec = {"micronotifier-api", usage, false, true,
+                                         check_api,           &mode};
     struct mn_config *cfg;
-    struct mn_err err = {0, ""};
-    enum log_level level;
-    unsigned mode = 0;
-    int opt, rc;
+    int rc = cli_load(argc, argv, &spec, &cfg);
 
-    while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'c':
-            path = optarg;
-            break;
-        case 'C':
-            check = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (optind < argc || path == NULL) {
-        usage(stderr);
-        return 2;
-    }
-    cfg = config_load(path, &err);
-    if (cfg == NULL || check_api(cfg, &mode, &err) < 0) {
-        fprintf(stderr, "micronotifier-api: %s\n", err.msg);
-        config_free(cfg);
-        return 1;
-    }
-    if (check) {
-        printf("%s: ok\n", cfg->path);
-        config_free(cfg);
-        return 0;
-    }
-    if (cfg->log_level && log_level_parse(cfg->log_level, &level) == 0)
-        log_set_level(level);
+    if (rc >= 0)
+        return rc;
     rc = serve(cfg, mode);
     config_free(cfg);
     return rc;

@@ -1,7 +1,6 @@
 /* main.c - micronotifier-gateway: arguments, config, signals, and the worker
  * threads' lifetime. Protocol and state live in the other gateway files. */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 
 #include <libwebsockets.h>
 
+#include "cli.h"
 #include "config.h"
 #include "gw.h"
 #include "hub.h"
@@ -22,17 +22,13 @@
 
 #define MAX_WORKERS 64
 
-static void
-usage(FILE *out)
-{
-    fprintf(out,
-            "usage: micronotifier-gateway [-c FILE] [--check-config] [--config-docs]\n"
-            "  -c, --config FILE   JSON config (without it: the embedded default,\n"
-            "                      localhost:8111 with one demo app)\n"
-            "      --check-config  validate the config and exit 0 (valid) or 1\n"
-            "      --config-docs   print the config reference (docs/config.md)\n"
-            "  -h, --help          this text\n");
-}
+static const char usage[] =
+    "usage: micronotifier-gateway [-c FILE] [--check-config] [--config-docs]\n"
+    "  -c, --config FILE   JSON config (without it: the embedded default,\n"
+    "                      localhost:8111 with one demo app)\n"
+    "      --check-config  validate the config and exit 0 (valid) or 1\n"
+    "      --config-docs   print the config reference (docs/config.md)\n"
+    "  -h, --help          this text\n";
 
 static void
 raise_fd_limit(void)
@@ -153,55 +149,13 @@ serve(const struct mn_config *cfg)
 int
 main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"check-config", no_argument, NULL, 'C'},
-        {"config-docs", no_argument, NULL, 'D'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *path = NULL;
-    bool check = false;
+    static const struct cli_spec spec = {
+        "micronotifier-gateway", usage, true, false, NULL, NULL};
     struct mn_config *cfg;
-    struct mn_err err = {0};
-    enum log_level level;
-    int opt, rc;
+    int rc = cli_load(argc, argv, &spec, &cfg);
 
-    while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'c':
-            path = optarg;
-            break;
-        case 'C':
-            check = true;
-            break;
-        case 'D':
-            config_write_docs(stdout);
-            return 0;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        usage(stderr);
-        return 2;
-    }
-    cfg = path ? config_load(path, &err) : config_default();
-    if (cfg == NULL) {
-        fprintf(stderr, "micronotifier-gateway: %s\n", err.msg);
-        return 1;
-    }
-    if (check) {
-        printf("%s: ok\n", cfg->path);
-        config_free(cfg);
-        return 0;
-    }
-    if (cfg->log_level && log_level_parse(cfg->log_level, &level) == 0)
-        log_set_level(level);
+    if (rc >= 0)
+        return rc;
     lws_set_log_level(
         log_get_level() >= LOG_DEBUG ? LLL_ERR | LLL_WARN | LLL_NOTICE : LLL_ERR, NULL);
     raise_fd_limit();
