@@ -155,7 +155,11 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
 }
 
 static const struct lws_protocols protocols[] = {
-    {"pusher", callback, sizeof(struct session), 0, 0, NULL, 0},
+    /* rx_buffer_size 1024: lws keeps one per connection, so it sets the idle
+     * cost (about 3 KiB a connection instead of 6 with the 16 KiB default);
+     * longer messages arrive in pieces that ws.c reassembles up to
+     * max-message-size. tx_packet_size 64 KiB: one send() per frame. */
+    {"pusher", callback, sizeof(struct session), 1024, 0, NULL, 65536},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
