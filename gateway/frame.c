@@ -1,6 +1,7 @@
 /* frame.c - refcounted frames and the bounded send queue (a growable ring). */
 #include "frame.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,21 @@ frame_new(const void *payload, size_t len)
 
     atomic_init(&f->refs, 1);
     f->len = len;
+    f->hdr[0] = 0x81; /* FIN, text */
+    if (len < 126) {
+        f->hdr[1] = (unsigned char)len;
+        f->hlen = 2;
+    } else if (len <= 0xffff) {
+        f->hdr[1] = 126;
+        f->hdr[2] = (unsigned char)(len >> 8);
+        f->hdr[3] = (unsigned char)len;
+        f->hlen = 4;
+    } else {
+        f->hdr[1] = 127;
+        for (int i = 0; i < 8; i++)
+            f->hdr[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+        f->hlen = 10;
+    }
     memcpy(f->data + LWS_PRE, payload, len);
     return f;
 }

@@ -12,7 +12,13 @@
 
 struct frame {
     atomic_uint refs;
-    size_t len;           /* payload bytes after LWS_PRE */
+    size_t len; /* payload bytes after LWS_PRE */
+    /* The server's (unmasked, FIN, text) WebSocket header for the payload,
+     * built once and sent with raw send()s on plain TCP (ws.c). Not in the
+     * LWS_PRE headroom: lws_write (TLS) writes its own header there, from
+     * several worker threads at once. */
+    unsigned char hdr[10];
+    unsigned char hlen;   /* 2, 4 or 10 */
     unsigned char data[]; /* LWS_PRE headroom, then payload */
 };
 
@@ -38,6 +44,12 @@ struct sendq {
 int sendq_push_take(struct sendq *q, struct frame *f, size_t max_msgs, size_t max_bytes);
 /* The oldest frame, still owned by the queue; NULL when empty. */
 struct frame *sendq_peek(const struct sendq *q);
+/* The i-th oldest frame (i < q->count), still owned by the queue. */
+static inline struct frame *
+sendq_at(const struct sendq *q, size_t i)
+{
+    return q->ring[(q->head + i) % q->slots];
+}
 /* Drops the oldest frame (releasing the queue's reference). */
 void sendq_pop(struct sendq *q);
 /* Releases every queued frame and the ring. */

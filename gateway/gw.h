@@ -86,6 +86,13 @@ struct conn {
     uint64_t opened_ms;     /* authorized-connections: the timeout runs from here */
     bool authorized;        /* signed in, or joined a private or presence channel */
     struct conn_user *user; /* NULL until pusher:signin succeeds (users.c) */
+    /* Raw writes (plain TCP only, ws.c): set at the first WRITEABLE, when lws
+     * has nothing of its own buffered; from then on our frames go out with
+     * send()/sendmsg() on the fd, never lws_write. */
+    bool direct;
+    bool broken;     /* a raw write failed: on_writeable drops the connection */
+    bool peer_close; /* the client sent a close: lws answers it, we send no more */
+    size_t head_off; /* bytes of the oldest queued frame (header first) already sent */
 };
 
 /* What lws keeps per wsi for our protocol. */

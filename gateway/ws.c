@@ -4,8 +4,11 @@
  * replay, client events, the authorized-connections timeout, and writing the
  * send queue. Channel state shared across workers is the hub's; this file
  * keeps the worker-local subscriber vectors. Sign-in is in users.c. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "chan.h"
 #include "gw.h"
@@ -17,6 +20,11 @@
 #include "mn.h"
 
 #define WRITES_PER_CALLBACK 64
+/* One sendmsg() takes at most this many frames / bytes; one WRITEABLE at
+ * most RAW_ROUNDS sendmsg()s, then it yields to the other connections. */
+#define WRITEV_FRAMES 64
+#define WRITEV_BYTES (256 * 1024)
+#define RAW_ROUNDS 4
 /* lws's private LWS_WRITE_CLOSE (lws-write.h leaves its slot, 4, between
  * LWS_WRITE_HTTP and LWS_WRITE_PING): a close frame written by on_writeable. */
 #define WS_WRITE_CLOSE ((enum lws_write_protocol)4)
@@ -38,13 +46,88 @@ close_conn(struct conn *c, int code, const char *why)
     lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, 3);
 }
 
-/* Takes f. A queue past its cap makes c a slow consumer: closed with 4100. */
+/* Drops what c did not read; a frame already partly written stays, so that
+ * nothing else (the close frame) lands in the middle of it. */
+static void
+drop_queue(struct conn *c)
+{
+    struct frame *head = c->head_off ? frame_ref(sendq_peek(&c->q)) : NULL;
+
+    sendq_clear(&c->q);
+    if (head)
+        sendq_push_take(&c->q, head, 1, SIZE_MAX);
+}
+
+/* Points iov (a header and a payload a frame) at c's queue from its head,
+ * past the head_off bytes already sent. Returns the iovec count. */
+static int
+fill_iov(const struct conn *c, struct iovec *iov, size_t *total)
+{
+    size_t off = c->head_off, bytes = 0;
+    int n = 0;
+
+    for (size_t i = 0; i < c->q.count && i < WRITEV_FRAMES && bytes < WRITEV_BYTES; i++) {
+        struct frame *f = sendq_at(&c->q, i);
+        unsigned char *part[2] = {f->hdr, frame_payload(f)};
+        size_t plen[2] = {f->hlen, f->len};
+
+        for (int k = 0; k < 2; k++) {
+            if (off >= plen[k]) {
+                off -= plen[k];
+                continue;
+            }
+            iov[n].iov_base = part[k] + off;
+            iov[n++].iov_len = plen[k] - off;
+            bytes += plen[k] - off;
+            off = 0;
+        }
+    }
+    *total = bytes;
+    return n;
+}
+
+/* Writes c's queue with sendmsg() on its fd (plain TCP, c->direct): 1 when it
+ * is all written, 0 when the socket is full or the round limit is reached
+ * (the rest waits for WRITEABLE), -1 when the connection failed. */
+static int
+raw_flush(struct conn *c)
+{
+    struct iovec iov[2 * WRITEV_FRAMES];
+    struct msghdr mh = {0};
+    struct frame *f;
+    size_t total, sent;
+    ssize_t n;
+
+    for (int round = 0; c->q.count; round++) {
+        if (round == RAW_ROUNDS)
+            return 0;
+        mh.msg_iov = iov;
+        mh.msg_iovlen = (size_t)fill_iov(c, iov, &total);
+        n = sendmsg(lws_get_socket_fd(c->wsi), &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+        sent = (size_t)n + c->head_off;
+        while ((f = sendq_peek(&c->q)) != NULL && sent >= f->hlen + f->len) {
+            sent -= f->hlen + f->len;
+            sendq_pop(&c->q);
+        }
+        c->head_off = sent;
+        if ((size_t)n < total) /* a short write: the socket is full */
+            return 0;
+    }
+    return 1;
+}
+
+/* Takes f. A queue past its cap makes c a slow consumer: closed with 4100.
+ * With nothing queued on a plain TCP connection, f is written at once;
+ * what the socket does not take waits for WRITEABLE. */
 static void
 send_frame(struct conn *c, struct frame *f)
 {
     const struct mn_config *cfg = c->w->cfg;
+    bool was_empty = c->q.count == 0;
 
-    if (c->close_code) {
+    if (c->close_code || c->peer_close) {
         frame_unref(f);
         return;
     }
@@ -53,9 +136,24 @@ send_frame(struct conn *c, struct frame *f)
                  c->app ? c->app->id : "-", c->socket_id, c->q.bytes);
         /* Drop what it did not read: the close frame goes next, if the
          * client reads again before close_conn's timeout kills it. */
-        sendq_clear(&c->q);
+        drop_queue(c);
         close_conn(c, 4100, "Over capacity: client too slow");
         return;
+    }
+    if (!was_empty)
+        return; /* a WRITEABLE is already asked for */
+    if (c->direct) {
+        int r = raw_flush(c);
+
+        if (r > 0)
+            return;
+        if (r < 0) {
+            c->broken = true;
+            sendq_clear(&c->q);
+            c->head_off = 0;
+            close_conn(c, 1006, "write failed");
+            return;
+        }
     }
     lws_callback_on_writable(c->wsi);
 }
@@ -94,6 +192,22 @@ on_writeable(struct conn *c)
     struct frame *f;
     int n = 0;
 
+    if (c->broken)
+        return -1;
+    /* lws calls WRITEABLE only once its own buffered output is written: from
+     * here on a plain TCP connection's frames go out raw (send_frame). */
+    if (!c->direct && !c->peer_close && !lws_is_ssl(c->wsi))
+        c->direct = true;
+    if (c->direct) {
+        int r = raw_flush(c);
+
+        if (r < 0)
+            return -1;
+        if (r == 0) {
+            lws_callback_on_writable(c->wsi);
+            return 0;
+        }
+    }
     while ((f = sendq_peek(&c->q)) != NULL) {
         if (n++ == WRITES_PER_CALLBACK || lws_send_pipe_choked(c->wsi)) {
             lws_callback_on_writable(c->wsi);
@@ -627,6 +741,11 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, struct session *s
         return s->conn ? receive(s->conn, in, len) : -1;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return s->conn ? on_writeable(s->conn) : -1;
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        /* lws writes the close reply itself: no more frames after it. */
+        if (s->conn)
+            s->conn->peer_close = true;
+        return 0;
     case LWS_CALLBACK_CLOSED:
         if (s->conn)
             closed(s->conn);
