@@ -45,6 +45,8 @@ const struct mn_config *hub_config(const struct hub *h);
  * and turns the link off (before the workers stop). hub_free frees it. */
 int hub_redis_start(struct hub *h);
 void hub_redis_stop(struct hub *h);
+/* Whether the link gave up on Redis (redis.give-up): exit 75 (EX_TEMPFAIL). */
+bool hub_redis_gave_up(const struct hub *h);
 
 /* Counts a new connection of app; -1 with *code 4004 (app quota) or 4100
  * (node capacity) when refused. */

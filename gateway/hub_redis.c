@@ -128,6 +128,12 @@ hub_redis_stop(struct hub *h)
     bus_redis_stop(h->redis);
 }
 
+bool
+hub_redis_gave_up(const struct hub *h)
+{
+    return h->redis != NULL && bus_redis_gave_up(h->redis);
+}
+
 void
 hub_redis_chan_locked(struct hub *h, size_t app, const char *chan, size_t clen,
                       bool subscribe)

@@ -133,6 +133,8 @@ serve(const struct mn_config *cfg)
             worker_stop(workers[i]);
         for (i = 0; i < n; i++)
             worker_join_free(workers[i]);
+        if (hub_redis_gave_up(hub))
+            rc = 75; /* EX_TEMPFAIL: Redis unreachable past redis.give-up */
     } else {
         /* Contexts built so far never started: stop them in this thread. */
         for (i = 0; i < n && workers[i]; i++) {

@@ -4,20 +4,25 @@
  * configured address, or (sentinel) what the sentinels name, asked in turn
  * and checked with ROLE; a third connection, to the sentinel that answered,
  * listens for +switch-master. A PING every 500 ms with a 1.5 s deadline finds
- * a master that hangs without closing. Any loss drops every connection,
+ * a master that hangs without closing, and a PUBLISH unanswered for 800 ms
+ * fails on its own (its trigger answers 503). Any loss drops every connection,
  * fails what is pending and reconnects with back-off (100 ms doubling to
  * 1 s), then subscribes again to every name in the set. Discovery uses short
- * blocking connections on this thread only (nothing else runs here). Does not
- * know what names or payloads mean (gateway/hub_redis.c). */
+ * blocking connections on this thread only (nothing else runs here). With
+ * redis.give-up, a link down that long sends SIGTERM to the process (main
+ * then exits 75). Does not know what names or payloads mean
+ * (gateway/hub_redis.c). */
 #include "bus_redis.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
@@ -33,6 +38,7 @@
 #define TICK_MS 100
 #define PING_EVERY_MS 500
 #define PING_DEADLINE_MS 1500
+#define PUB_DEADLINE_MS 800 /* + one tick: a trigger's 503 within 1 s */
 #define CONNECT_DEADLINE_MS 1500
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 1000
@@ -51,6 +57,12 @@ struct op {
     size_t nlen;
     char *data;
     size_t len;
+    /* A PUBLISH sent and not answered: in r's in-flight list, oldest
+     * first, until answered or past PUB_DEADLINE_MS (then done(false) at
+     * once; the op waits for hiredis's callback without a done). */
+    struct op *fprev, *fnext;
+    bool in_flight;
+    uint64_t sent_ms;
 };
 
 /* What the pub/sub connection has sent for a name (values of r->live). */
@@ -65,6 +77,7 @@ struct bus_redis {
     bool stopped, started;
     pthread_t thread;
     atomic_bool up;
+    atomic_bool gave_up;
     /* Everything below belongs to the link's thread. */
     uv_loop_t loop;
     uv_async_t wake;
@@ -72,9 +85,11 @@ struct bus_redis {
     bool stopping;
     redisAsyncContext *pub, *sub, *sen;
     bool pub_ok, sub_ok, active;
-    struct map names; /* the subscribed set (no values) */
-    struct map live;  /* names sent on sub -> enum live_state */
+    struct map names;                /* the subscribed set (no values) */
+    struct map live;                 /* names sent on sub -> enum live_state */
+    struct op *flight, *flight_tail; /* PUBLISHes awaiting a reply, oldest first */
     uint64_t connect_ms, next_attempt_ms, backoff_ms, ping_sent_ms, last_ping_ms;
+    uint64_t down_since_ms; /* when the link was last up (or started) */
     size_t sentinel_next;
     char host[256];
     int port;
@@ -227,8 +242,10 @@ drop(struct bus_redis *r, const char *why)
     if (!r->active)
         return;
     r->active = false;
-    if (atomic_load(&r->up))
+    if (atomic_load(&r->up)) {
         log_warn("redis: connection lost addr=%s:%d reason=%s", r->host, r->port, why);
+        r->down_since_ms = mn_now_ms();
+    }
     atomic_store(&r->up, false);
     r->pub_ok = r->sub_ok = false;
     free_ctx(&r->pub);
@@ -446,12 +463,60 @@ on_message(redisAsyncContext *ac, void *reply, void *arg)
 }
 
 static void
+flight_add(struct bus_redis *r, struct op *o)
+{
+    o->in_flight = true;
+    o->sent_ms = mn_now_ms();
+    o->fnext = NULL;
+    o->fprev = r->flight_tail;
+    if (r->flight_tail)
+        r->flight_tail->fnext = o;
+    else
+        r->flight = o;
+    r->flight_tail = o;
+}
+
+static void
+flight_del(struct bus_redis *r, struct op *o)
+{
+    if (!o->in_flight)
+        return;
+    o->in_flight = false;
+    if (o->fprev)
+        o->fprev->fnext = o->fnext;
+    else
+        r->flight = o->fnext;
+    if (o->fnext)
+        o->fnext->fprev = o->fprev;
+    else
+        r->flight_tail = o->fprev;
+    o->fprev = o->fnext = NULL;
+}
+
+/* Fails the PUBLISHes unanswered past their deadline (their triggers answer
+ * 503); the PING deadline decides whether the connection is lost. */
+static void
+flight_expire(struct bus_redis *r, uint64_t now)
+{
+    struct op *o;
+
+    while ((o = r->flight) != NULL && now - o->sent_ms >= PUB_DEADLINE_MS) {
+        flight_del(r, o);
+        log_warn("redis: PUBLISH unanswered after %llu ms addr=%s:%d",
+                 (unsigned long long)(now - o->sent_ms), r->host, r->port);
+        if (o->done)
+            o->done(o->arg, false);
+        o->done = NULL;
+    }
+}
+
+static void
 on_pub_reply(redisAsyncContext *ac, void *reply, void *arg)
 {
     struct op *o = arg;
     const redisReply *rep = reply;
 
-    (void)ac;
+    flight_del(ac->data, o);
     if (o->done)
         o->done(o->arg, rep != NULL && rep->type == REDIS_REPLY_INTEGER);
     op_free(o);
@@ -518,6 +583,8 @@ on_wake(uv_async_t *handle)
                    redisAsyncCommand(r->pub, on_pub_reply, o, "PUBLISH %b %b", o->name,
                                      o->nlen, o->data, o->len) != REDIS_OK) {
             op_fail(o);
+        } else {
+            flight_add(r, o);
         }
     }
     if (r->stopping) {
@@ -533,6 +600,16 @@ on_tick(uv_timer_t *t)
     struct bus_redis *r = t->data;
     uint64_t now = mn_now_ms();
 
+    flight_expire(r, now);
+    if (r->cfg->give_up && !atomic_load(&r->up) && !atomic_load(&r->gave_up) &&
+        now - r->down_since_ms >= (uint64_t)r->cfg->give_up * 1000) {
+        /* main's sigwait stops the gateway cleanly and exits 75. */
+        log_err("redis: unreachable for %u s (give-up), exiting for the supervisor "
+                "addr=%s",
+                r->cfg->give_up, r->cfg->address);
+        atomic_store(&r->gave_up, true);
+        kill(getpid(), SIGTERM);
+    }
     if (!r->active) {
         if (now < r->next_attempt_ms)
             return;
@@ -587,6 +664,7 @@ bus_redis_new(const struct mn_redis *cfg, bus_redis_msg_fn *on_msg, void *arg)
 int
 bus_redis_start(struct bus_redis *r)
 {
+    r->down_since_ms = mn_now_ms();
     uv_timer_start(&r->tick, on_tick, TICK_MS, TICK_MS);
     if (pthread_create(&r->thread, NULL, run, r) != 0)
         return -1;
@@ -645,6 +723,12 @@ bus_redis_publish(struct bus_redis *r, const char *name, size_t nlen, const void
     o->done = done;
     o->arg = arg;
     return post(r, o);
+}
+
+bool
+bus_redis_gave_up(const struct bus_redis *r)
+{
+    return atomic_load(&((struct bus_redis *)r)->gave_up);
 }
 
 void

@@ -38,6 +38,10 @@ int bus_redis_publish(struct bus_redis *r, const char *name, size_t nlen,
  * name must alternate; ignored once stopped. */
 void bus_redis_subscribe(struct bus_redis *r, const char *name, size_t nlen);
 void bus_redis_unsubscribe(struct bus_redis *r, const char *name, size_t nlen);
+/* Whether the link gave up: Redis stayed unreachable for cfg->give_up
+ * seconds, so the link sent SIGTERM to the process (once) for a clean stop
+ * whose exit status says so. */
+bool bus_redis_gave_up(const struct bus_redis *r);
 /* Stops the thread and fails what is pending (done called with false); the
  * functions above stay callable and do nothing. bus_redis_free(NULL) does
  * nothing. */

@@ -55,6 +55,7 @@ struct mn_redis {
     char *master_name;       /* "master-name" ("mymaster") */
     unsigned node_heartbeat; /* s (5) */
     unsigned node_timeout;   /* s (15) */
+    unsigned give_up;        /* "give-up": s unreachable before exiting 75; 0 never */
 };
 
 /* "api": where micronotifier-api listens (issue 4). */

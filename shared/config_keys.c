@@ -132,6 +132,10 @@ const struct cfg_key cfg_keys[] = {
     {"redis.node-timeout", CFG_UINT, 0, "15", 2, 86400, NULL, RED(node_timeout),
      "seconds without a heartbeat after which the other gateways remove a node's "
      "members and counts; more than `node-heartbeat`"},
+    {"redis.give-up", CFG_UINT, 0, "0", 0, 86400, NULL, RED(give_up),
+     "seconds Redis may stay unreachable (down, hung, or no master) before the "
+     "gateway closes its connections and exits with status 75 (EX_TEMPFAIL) for its "
+     "supervisor to restart it; 0: never give up"},
     {"redis.secure", CFG_BOOL, CFG_FALSE_ONLY, "false", 0, 0, NULL, NO_FIELD,
      "from the original (TLS to Redis); not supported, since Debian's hiredis 0.14 "
      "has no TLS: must be false"},

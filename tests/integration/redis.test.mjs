@@ -2,13 +2,16 @@
 // increment; RELIABILITY S5): two gateways on one real redis-server (database
 // 1, config/sample-redis-test.json's shape), pusher-js on each, the `pusher`
 // library triggering through either; socket_id exclusion, client events and
-// sendToUser across gateways; Redis stopped (503 within 1 s, clients stay)
-// and started again (delivery resumes within 2 s).
+// sendToUser across gateways; Redis hung (a trigger's 503 within 1.2 s, its
+// own deadline); Redis stopped (503 within 1 s, clients stay) and started
+// again (delivery resumes within 2 s); redis.give-up (exit 75).
 import test from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 
 import {
     startGateway, connectClient, waitForEvent, okJson, uniq, waitUntil, performance,
+    SANITIZER_RE,
 } from '../lib/harness.mjs';
 import { startRedis, numsub } from '../lib/redis.mjs';
 import { signedInClient, userChannelReady } from '../lib/signin.mjs';
@@ -131,7 +134,8 @@ test('Redis hung (SIGSTOP): triggers answer 503, a trigger abandoned by its clie
         assert.equal(await statusOf(rest1.trigger(ch, 'lost', {})), 503);
         const ms = performance.now() - t0;
         t.diagnostic(`503 after ${ms.toFixed(0)} ms with the master hung`);
-        assert.ok(ms < 2500, `503 took ${ms.toFixed(0)} ms`);
+        // The per-trigger deadline (800 ms + one 100 ms tick), not the PING one.
+        assert.ok(ms < 1200, `503 took ${ms.toFixed(0)} ms`);
     } finally {
         redis.proc.kill('SIGCONT');
     }
@@ -165,4 +169,42 @@ test('Redis stopped: triggers answer 503 within 1 s and clients stay; Redis back
     assert.equal(a.state, 'connected');
     assert.equal(b.state, 'connected');
     assert.deepEqual(a.states.filter((s) => s !== 'connected' && s !== 'connecting'), []);
+});
+
+test('redis.give-up 2: Redis stopped, the gateway closes its clients and exits 75 within about 3 s', async (t) => {
+    const own = await startRedis();
+    const gw = await startGateway({
+        config: { redis: { address: `127.0.0.1:${own.port}`, database: 1, 'give-up': 2 } },
+    });
+    try {
+        const a = await connectClient(gw, { t, name: 'give-up' });
+        const ch = uniq('giveup-');
+        await a.subscribe(ch);
+        const left = new Promise((resolve) => a.pusher.connection.bind('state_change', (s) => {
+            if (s.current !== 'connected') resolve(performance.now());
+        }));
+        await own.stop();
+        const t0 = performance.now();
+        const exit = await Promise.race([gw.exited,
+            new Promise((resolve) => setTimeout(() => resolve('timeout'), 5000))]);
+        const ms = performance.now() - t0;
+        t.diagnostic(`exited ${JSON.stringify(exit)} ${ms.toFixed(0)} ms after Redis stopped`);
+        assert.deepEqual(exit, { code: 75, signal: null });
+        assert.ok(ms < 3500, `exit took ${ms.toFixed(0)} ms`);
+        assert.ok(ms >= 1900, `gave up after ${ms.toFixed(0)} ms, before give-up`);
+        const closedAt = await Promise.race([left,
+            new Promise((resolve) => setTimeout(() => resolve(null), 2000))]);
+        assert.ok(closedAt !== null, 'the WebSocket client saw its connection close');
+        assert.match(gw.stderr, /give-up/);
+        assert.doesNotMatch(gw.stderr, SANITIZER_RE);
+    } finally {
+        if (gw.exit) {
+            for (const c of gw.clients) c.close();
+            gw.stopped = true; // exited by itself: stop() would call it a crash
+            fs.rmSync(gw.dir, { recursive: true, force: true });
+        } else {
+            await gw.stop();
+        }
+        await own.stop();
+    }
 });
