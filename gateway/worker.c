@@ -137,6 +137,15 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
     struct session *s = user;
 
     switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        /* RFC 6455 is version 13 (lws also speaks the compatible draft 8);
+         * lws would accept any number: refuse the others. */
+        char v[8];
+
+        if (lws_hdr_copy(wsi, v, sizeof(v), WSI_TOKEN_VERSION) <= 0)
+            return 1;
+        return strcmp(v, "13") != 0 && strcmp(v, "8") != 0;
+    }
     case LWS_CALLBACK_ESTABLISHED:
     case LWS_CALLBACK_RECEIVE:
     case LWS_CALLBACK_SERVER_WRITEABLE:
