@@ -56,9 +56,9 @@ banner(const struct mn_config *cfg)
             cfg->port, a->id);
     if (strcmp(cfg->path, "(embedded default)") == 0)
         fprintf(stderr,
-                "  demo app: appId \"%s\", key \"%s\", secret \"%s\" "
-                "(embedded default; pass -c FILE for your own)\n",
-                a->id, a->key, a->secret);
+                "  demo app: appId \"%s\", key \"%s\"; its secret is in README.md "
+                "(secrets are never logged). Pass -c FILE for your own apps.\n",
+                a->id, a->key);
 }
 
 static unsigned

@@ -170,4 +170,6 @@ test('no -c: the embedded default serves the README example on localhost:8111', 
     children.delete(p);
     assert.deepEqual(ex, { code: 0, signal: null }, err);
     assert.doesNotMatch(err, SANITIZER_RE, err);
+    assert.match(err, /ws:\/\/localhost:8111\/app\/demo-key/, 'the banner says where to look');
+    assert.doesNotMatch(err, /demo-secret/, 'the secret is never logged, not even the demo one');
 });
