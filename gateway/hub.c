@@ -342,7 +342,9 @@ hub_subscribe(struct hub *h, size_t app, const char *chan, size_t clen, size_t w
     if (occupied) {
         hook_locked(h, app, WEBHOOK_CHANNEL_OCCUPIED, chan, clen, NULL, 0, 0);
         hub_redis_chan_locked(h, app, chan, clen, true);
+        c->confirming = h->redis != NULL;
     }
+    out->pending = c->confirming;
     /* Everything published from here on reaches the new subscriber. */
     out->seq = h->seq;
     if (chan_is_cache(chan, clen)) {
@@ -372,6 +374,24 @@ out:
     }
     pthread_mutex_unlock(&h->lock);
     return rc;
+}
+
+void
+hub_joined_now(struct hub *h, size_t app, const char *chan, size_t clen, bool presence,
+               struct hub_joined *out)
+{
+    struct hchan *c;
+
+    pthread_mutex_lock(&h->lock);
+    out->seq = h->seq;
+    c = map_get(&h->apps[app].chans, chan, clen);
+    if (chan_is_cache(chan, clen)) {
+        out->cached = hub_cache_get_locked(h, app, chan, clen, mn_now_ms());
+        out->cache_miss = out->cached == NULL;
+    }
+    if (presence && c)
+        presence_object(c, &out->presence);
+    pthread_mutex_unlock(&h->lock);
 }
 
 void

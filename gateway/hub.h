@@ -60,6 +60,8 @@ struct hub_joined {
     struct frame *cached; /* cache channels: the cached event to replay, or NULL */
     bool cache_miss;      /* cache channel without a live cached event */
     uint64_t seq;         /* deliveries with seq <= this were published before */
+    bool pending;         /* distributed mode: Redis has not confirmed the channel's
+                           * SUBSCRIBE; answer at DELIVERY_READY (hub_joined_now) */
 };
 
 /* Registers a subscription held by worker w. For presence, member is the
@@ -72,6 +74,10 @@ struct hub_joined {
 int hub_subscribe(struct hub *h, size_t app, const char *chan, size_t clen, size_t w,
                   const struct hub_member *member, const char *exclude_socket,
                   struct hub_joined *out, struct mn_err *err);
+/* What a subscriber that waited for DELIVERY_READY is told: out as from
+ * hub_subscribe (presence: the presence object), taken now. */
+void hub_joined_now(struct hub *h, size_t app, const char *chan, size_t clen,
+                    bool presence, struct hub_joined *out);
 /* Removes a subscription of worker w; user_id is the presence member or NULL.
  * The user's last connection publishes member_removed. */
 void hub_unsubscribe(struct hub *h, size_t app, const char *chan, size_t clen, size_t w,

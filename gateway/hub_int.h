@@ -26,6 +26,7 @@ struct hchan {
     struct map members;     /* presence: user id -> struct hmember */
     uint64_t count_sent_ms; /* last pusher_internal:subscription_count sent */
     bool count_pending;     /* a throttled count waits for hub_tick */
+    bool confirming;        /* distributed mode: Redis has not confirmed the SUBSCRIBE */
 };
 
 /* The last server-triggered event of a cache channel (hub_cache.c). */

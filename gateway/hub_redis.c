@@ -19,6 +19,7 @@
 #include "mem.h"
 #include "hub_int.h"
 #include "mn.h"
+#include "worker.h"
 
 #define NODE_LEN 16 /* hex digits of the node id opening every payload */
 
@@ -52,6 +53,60 @@ payload_of(struct buf *b, const struct hub *h, const struct frame *f, const char
         buf_puts(b, exclude);
     buf_putc(b, '\n');
     buf_append(b, f->data + LWS_PRE, f->len);
+}
+
+/* The app index and channel of pub/sub name; -1 when it is not ours. */
+static int
+parse_name(const struct hub *h, const char *name, size_t nlen, size_t *app,
+           const char **chan, size_t *clen)
+{
+    char prefix[32];
+    int plen = snprintf(prefix, sizeof(prefix), "mn:%u:", h->cfg->redis.database);
+    const char *rest, *colon;
+    const struct mn_app *a;
+
+    if (plen < 0 || nlen <= (size_t)plen || memcmp(name, prefix, (size_t)plen) != 0)
+        return -1;
+    rest = name + plen;
+    /* Channel names never contain ':', app ids may. */
+    colon = memrchr(rest, ':', nlen - (size_t)plen);
+    if (colon == NULL ||
+        (a = config_app_by_id(h->cfg, rest, (size_t)(colon - rest))) == NULL)
+        return -1;
+    *app = (size_t)(a - h->cfg->apps);
+    *chan = colon + 1;
+    *clen = (size_t)(name + nlen - *chan);
+    return 0;
+}
+
+/* Redis subscribed to name (the link's thread), or the deadline passed: the
+ * channel's subscribers that wait for it get subscription_succeeded. */
+static void
+on_sub(void *arg, const char *name, size_t nlen, bool confirmed)
+{
+    struct hub *h = arg;
+    const char *chan;
+    struct hchan *c;
+    size_t app, clen;
+
+    (void)confirmed; /* logged by the link */
+    if (parse_name(h, name, nlen, &app, &chan, &clen) < 0)
+        return;
+    pthread_mutex_lock(&h->lock);
+    c = map_get(&h->apps[app].chans, chan, clen);
+    if (c && c->confirming) {
+        c->confirming = false;
+        for (size_t w = 0; w < h->nworkers; w++) {
+            struct delivery *d;
+
+            if (c->per_worker[w] == 0)
+                continue;
+            d = delivery_new(app, chan, clen, NULL, NULL);
+            d->kind = DELIVERY_READY;
+            worker_post(h->workers[w], d);
+        }
+    }
+    pthread_mutex_unlock(&h->lock);
 }
 
 /* A message from Redis (the link's thread): delivered to local subscribers
@@ -112,7 +167,7 @@ hub_redis_start(struct hub *h)
         h->node[2 * i + 1] = hex[rnd[i] & 15];
     }
     h->node[NODE_LEN] = '\0';
-    h->redis = bus_redis_new(&h->cfg->redis, on_msg, h);
+    h->redis = bus_redis_new(&h->cfg->redis, on_msg, on_sub, h);
     if (bus_redis_start(h->redis) < 0) {
         log_err("gateway: cannot start the Redis thread");
         return -1;

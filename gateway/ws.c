@@ -5,6 +5,7 @@
  * send queue. Channel state shared across workers is the hub's; this file
  * keeps the worker-local subscriber vectors. Sign-in is in users.c. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -20,6 +21,8 @@
 #include "mn.h"
 
 #define WRITES_PER_CALLBACK 64
+/* wchan.since of a subscriber waiting for Redis's SUBSCRIBE (joined_ready) */
+#define SINCE_WAITING UINT64_MAX
 /* One sendmsg() takes at most this many frames / bytes; one WRITEABLE at
  * most RAW_ROUNDS sendmsg()s, then it yields to the other connections. */
 #define WRITEV_FRAMES 64
@@ -281,11 +284,17 @@ wchan_remove(struct worker *w, size_t app, const char *chan, size_t clen, struct
     }
 }
 
+static void joined_ready(struct worker *w, struct delivery *d);
+
 void
 ws_deliver(struct worker *w, struct delivery *d)
 {
     struct wchan *wc;
 
+    if (d->kind == DELIVERY_READY) {
+        joined_ready(w, d);
+        return;
+    }
     if (d->kind != DELIVERY_CHANNEL) {
         users_deliver(w, d);
         return;
@@ -365,6 +374,29 @@ send_joined(struct conn *c, const char *chan, size_t clen, bool presence,
     buf_free(&j->presence);
 }
 
+/* A DELIVERY_READY: Redis subscribed to the channel (or the deadline
+ * passed), so its subscribers that wait get subscription_succeeded, with
+ * the presence object and cached event of now, and what is published from
+ * now on. */
+static void
+joined_ready(struct worker *w, struct delivery *d)
+{
+    struct wchan *wc = map_get(&w->chans[d->app], d->channel, d->clen);
+    bool presence = chan_kind_of(d->channel, d->clen) == CHAN_PRESENCE;
+
+    if (wc == NULL)
+        return;
+    for (size_t i = 0; i < wc->n; i++) {
+        struct hub_joined j = {0};
+
+        if (wc->since[i] != SINCE_WAITING)
+            continue;
+        hub_joined_now(w->hub, d->app, d->channel, d->clen, presence, &j);
+        wc->since[i] = j.seq;
+        send_joined(wc->v[i], d->channel, d->clen, presence, &j);
+    }
+}
+
 static void
 subscribe(struct conn *c, const struct msg_in *m)
 {
@@ -436,14 +468,22 @@ subscribe(struct conn *c, const struct msg_in *m)
     if (chan_kind_needs_auth(kind))
         c->authorized = true;
     sub = xcalloc(1, sizeof(*sub));
-    sub->wc = wchan_add(c->w, c->app_index, m->channel, clen, c, joined.seq, &sub->idx);
+    /* Waiting for Redis: nothing reaches it before its subscription_succeeded
+     * (joined_ready). */
+    sub->wc = wchan_add(c->w, c->app_index, m->channel, clen, c,
+                        joined.pending ? SINCE_WAITING : joined.seq, &sub->idx);
     if (hmp) {
         sub->user_id = member.user_id;
         sub->id_len = hm.id_len;
         member.user_id = NULL;
     }
     map_upsert(&c->subs, m->channel, clen, &created)->val = sub;
-    send_joined(c, m->channel, clen, hmp != NULL, &joined);
+    if (joined.pending) {
+        buf_free(&joined.presence);
+        frame_unref(joined.cached);
+    } else {
+        send_joined(c, m->channel, clen, hmp != NULL, &joined);
+    }
     msg_member_free(&member);
 }
 

@@ -7,8 +7,10 @@
  * a master that hangs without closing, and a PUBLISH unanswered for 800 ms
  * fails on its own (its trigger answers 503). Any loss drops every connection,
  * fails what is pending and reconnects with back-off (100 ms doubling to
- * 1 s), then subscribes again to every name in the set. Discovery uses short
- * blocking connections on this thread only (nothing else runs here). With
+ * 1 s), then subscribes again to every name in the set; a newly added name
+ * is reported live (on_sub) at Redis's confirmation, or after 1 s without
+ * it. Discovery uses short blocking connections on this thread only
+ * (nothing else runs here). With
  * redis.give-up, a link down that long sends SIGTERM to the process (main
  * then exits 75). Does not know what names or payloads mean
  * (gateway/hub_redis.c). */
@@ -44,6 +46,7 @@
 #define BACKOFF_MAX_MS 1000
 #define SYNC_TIMEOUT_MS 500
 #define SUB_BATCH 256
+#define SUB_CONFIRM_MS 1000 /* a new name counts as live after this at the latest */
 
 enum op_kind { OP_PUB, OP_SUB, OP_UNSUB };
 
@@ -71,6 +74,7 @@ enum live_state { LIVE_SUBSCRIBED = 1, LIVE_UNSUBSCRIBING, LIVE_RESUBSCRIBE };
 struct bus_redis {
     const struct mn_redis *cfg;
     bus_redis_msg_fn *on_msg;
+    bus_redis_sub_fn *on_sub;
     void *msg_arg;
     pthread_mutex_t lock; /* guards inbox and stopped */
     struct op *inbox, **tail;
@@ -88,6 +92,7 @@ struct bus_redis {
     struct map names;                /* the subscribed set (no values) */
     struct map live;                 /* names sent on sub -> enum live_state */
     struct op *flight, *flight_tail; /* PUBLISHes awaiting a reply, oldest first */
+    struct map waiting; /* names subscribed, not yet confirmed -> request time (ms) */
     uint64_t connect_ms, next_attempt_ms, backoff_ms, ping_sent_ms, last_ping_ms;
     uint64_t down_since_ms; /* when the link was last up (or started) */
     size_t sentinel_next;
@@ -345,6 +350,40 @@ async_open(struct bus_redis *r, const char *host, int port)
 
 static void on_message(redisAsyncContext *ac, void *reply, void *arg);
 
+/* name is live (confirmed, or past SUB_CONFIRM_MS): tells on_sub once, if
+ * it waited. The waiting map's values are request times + 1 (never NULL). */
+static void
+sub_live(struct bus_redis *r, const char *name, size_t nlen, bool confirmed)
+{
+    if (map_del(&r->waiting, name, nlen) != NULL)
+        r->on_sub(r->msg_arg, name, nlen, confirmed);
+}
+
+/* The names whose confirmation is overdue count as live (logged). */
+static void
+sub_expire(struct bus_redis *r, uint64_t now)
+{
+    size_t bucket = 0;
+    struct map_node *it = NULL;
+
+    while (map_next(&r->waiting, &bucket, &it)) {
+        char *name;
+        size_t nlen;
+
+        if (now + 1 - (uint64_t)(uintptr_t)it->val < SUB_CONFIRM_MS)
+            continue;
+        nlen = it->len;
+        name = xstrndup(it->key, nlen);
+        log_warn("redis: SUBSCRIBE not confirmed within %d ms, subscription answered "
+                 "anyway name=%s",
+                 SUB_CONFIRM_MS, name);
+        sub_live(r, name, nlen, false);
+        free(name);
+        bucket = 0; /* the map changed: start over */
+        it = NULL;
+    }
+}
+
 /* Sends SUBSCRIBE for names[0..n) on the pub/sub connection. */
 static void
 subscribe_batch(struct bus_redis *r, const char **names, const size_t *lens, size_t n)
@@ -447,6 +486,10 @@ on_message(redisAsyncContext *ac, void *reply, void *arg)
                   rep->element[2]->len);
         return;
     }
+    if (reply_is(rep->element[0], "subscribe")) {
+        sub_live(r, name->str, name->len, true);
+        return;
+    }
     if (!reply_is(rep->element[0], "unsubscribe"))
         return;
     state = (uintptr_t)map_get(&r->live, name->str, name->len);
@@ -531,6 +574,7 @@ run_sub(struct bus_redis *r, struct op *o)
 
     if (o->kind == OP_UNSUB) {
         map_del(&r->names, o->name, o->nlen);
+        map_del(&r->waiting, o->name, o->nlen);
         state = (uintptr_t)map_get(&r->live, o->name, o->nlen);
         if (state == LIVE_RESUBSCRIBE) {
             map_upsert(&r->live, o->name, o->nlen, &created)->val =
@@ -543,6 +587,8 @@ run_sub(struct bus_redis *r, struct op *o)
         return;
     }
     map_upsert(&r->names, o->name, o->nlen, &created);
+    map_upsert(&r->waiting, o->name, o->nlen, &created)->val =
+        (void *)(uintptr_t)(mn_now_ms() + 1);
     if (r->sub == NULL)
         return; /* resubscribe() sends it after the connection */
     node = map_upsert(&r->live, o->name, o->nlen, &created);
@@ -601,6 +647,7 @@ on_tick(uv_timer_t *t)
     uint64_t now = mn_now_ms();
 
     flight_expire(r, now);
+    sub_expire(r, now);
     if (r->cfg->give_up && !atomic_load(&r->up) && !atomic_load(&r->gave_up) &&
         now - r->down_since_ms >= (uint64_t)r->cfg->give_up * 1000) {
         /* main's sigwait stops the gateway cleanly and exits 75. */
@@ -643,12 +690,14 @@ run(void *arg)
 }
 
 struct bus_redis *
-bus_redis_new(const struct mn_redis *cfg, bus_redis_msg_fn *on_msg, void *arg)
+bus_redis_new(const struct mn_redis *cfg, bus_redis_msg_fn *on_msg,
+              bus_redis_sub_fn *on_sub, void *arg)
 {
     struct bus_redis *r = xcalloc(1, sizeof(*r));
 
     r->cfg = cfg;
     r->on_msg = on_msg;
+    r->on_sub = on_sub;
     r->msg_arg = arg;
     pthread_mutex_init(&r->lock, NULL);
     r->tail = &r->inbox;
@@ -786,6 +835,7 @@ bus_redis_free(struct bus_redis *r)
     uv_loop_close(&r->loop);
     map_clear(&r->names);
     map_clear(&r->live);
+    map_clear(&r->waiting);
     pthread_mutex_destroy(&r->lock);
     free(r);
 }

@@ -18,13 +18,18 @@ struct bus_redis;
  * borrowed for the call. */
 typedef void bus_redis_msg_fn(void *arg, const char *name, size_t nlen, const char *data,
                               size_t len);
+/* A name added by bus_redis_subscribe is live: Redis confirmed the
+ * SUBSCRIBE (confirmed), or SUB_CONFIRM_MS passed without it (not confirmed,
+ * logged; e.g. Redis down). Once per bus_redis_subscribe call that was not
+ * undone first; runs on the link's thread, name borrowed. */
+typedef void bus_redis_sub_fn(void *arg, const char *name, size_t nlen, bool confirmed);
 /* The outcome of one publish: ok when Redis accepted it. */
 typedef void bus_redis_done_fn(void *arg, bool ok);
 
-/* A link for cfg (kept, not copied) that is not connected yet. on_msg is
- * called on the link's thread. Free with bus_redis_free(). */
+/* A link for cfg (kept, not copied) that is not connected yet. on_msg and
+ * on_sub are called on the link's thread. Free with bus_redis_free(). */
 struct bus_redis *bus_redis_new(const struct mn_redis *cfg, bus_redis_msg_fn *on_msg,
-                                void *arg);
+                                bus_redis_sub_fn *on_sub, void *arg);
 /* Starts the thread, which connects and reconnects with back-off. */
 int bus_redis_start(struct bus_redis *r);
 /* Whether both connections are up (a hint: a publish may still fail). */

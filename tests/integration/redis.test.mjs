@@ -1,17 +1,20 @@
 // redis.test.mjs - distributed mode over a plain Redis (issue 5, first
 // increment; RELIABILITY S5): two gateways on one real redis-server (database
 // 1, config/sample-redis-test.json's shape), pusher-js on each, the `pusher`
-// library triggering through either; socket_id exclusion, client events and
+// library triggering through either; subscription_succeeded only once Redis
+// subscribed (an event from the other gateway right after it is never
+// missed); socket_id exclusion, client events and
 // sendToUser across gateways; Redis hung (a trigger's 503 within 1.2 s, its
 // own deadline); Redis stopped (503 within 1 s, clients stay) and started
 // again (delivery resumes within 2 s); redis.give-up (exit 75).
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 
 import {
     startGateway, connectClient, waitForEvent, okJson, uniq, waitUntil, performance,
-    SANITIZER_RE,
+    SANITIZER_RE, freePort,
 } from '../lib/harness.mjs';
 import { startRedis, numsub } from '../lib/redis.mjs';
 import { signedInClient, userChannelReady } from '../lib/signin.mjs';
@@ -94,6 +97,53 @@ test('sendToUser through one gateway reaches the user signed in on the other', a
     const got = new Promise((resolve) => c.pusher.user.bind('notice', resolve));
     await okJson(rest1.sendToUser(id, 'notice', { text: 'hi' }));
     assert.deepEqual(await got, { text: 'hi' });
+});
+
+/** A TCP proxy to Redis that delays what the gateway sends by `ms` (order
+ * kept), so its SUBSCRIBE lands after a publish from another gateway would. */
+async function slowProxy(ms) {
+    const port = await freePort();
+    const socks = new Set();
+    const server = net.createServer((down) => {
+        const up = net.connect(redis.port, '127.0.0.1');
+        socks.add(down).add(up);
+        down.on('data', (d) => setTimeout(() => up.write(d), ms));
+        up.pipe(down);
+        for (const [x, y] of [[down, up], [up, down]]) {
+            x.on('error', () => y.destroy());
+            x.on('close', () => y.destroy());
+        }
+    });
+    await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
+    return {
+        port,
+        close() {
+            for (const x of socks) x.destroy();
+            server.close();
+        },
+    };
+}
+
+test('subscription_succeeded comes after Redis subscribed: a trigger through the other gateway right after it is never missed (50 rounds)', async (t) => {
+    const proxy = await slowProxy(50);
+    const gw3 = await startGateway({
+        config: { redis: { address: `127.0.0.1:${proxy.port}`, database: 1 } },
+    });
+    t.after(async () => {
+        await gw3.stop();
+        proxy.close();
+    });
+    await waitUntil(async () => (await statusOf(gw3.rest().trigger('warm-up', 'x', {}))) === 200,
+        { timeout: 5000, what: 'the gateway behind the slow proxy to reach Redis' });
+    const a = await connectClient(gw3, { t, name: 'first-subscriber' });
+    for (let i = 0; i < 50; i++) {
+        const ch = uniq(`window-${i}-`);
+        const { channel } = await a.subscribe(ch); // no PUBSUB NUMSUB wait
+        const got = waitForEvent(channel, 'right-after', 2000);
+        await okJson(rest2.trigger(ch, 'right-after', { i }));
+        assert.deepEqual((await got).data, { i }, `round ${i}`);
+        a.pusher.unsubscribe(ch);
+    }
 });
 
 /** Triggers on ch through rest until one is accepted and both ca and cb got
