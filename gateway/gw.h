@@ -56,6 +56,10 @@ struct worker {
     struct conn *conns; /* every Pusher connection of this worker */
     size_t nconns;
     struct bus_server *bus; /* worker 0: the local bus (bus_server.c), or NULL */
+    /* Between ws_batch_begin and ws_batch_end (one inbox drain), plain TCP
+     * connections only queue; the end writes each of them once (ws.c). */
+    bool batching;
+    struct conn *dirty; /* connections to write at ws_batch_end */
 };
 
 /* One channel a connection is subscribed to (value in conn->subs). */
@@ -93,6 +97,8 @@ struct conn {
     bool broken;     /* a raw write failed: on_writeable drops the connection */
     bool peer_close; /* the client sent a close: lws answers it, we send no more */
     size_t head_off; /* bytes of the oldest queued frame (header first) already sent */
+    struct conn *dirty_next; /* on w->dirty while in_dirty */
+    bool in_dirty;
 };
 
 /* What lws keeps per wsi for our protocol. */
@@ -105,6 +111,11 @@ struct session {
 int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, struct session *s,
                 void *in, size_t len);
 void ws_deliver(struct worker *w, struct delivery *d);
+/* Around several ws_deliver calls: frames for a plain TCP connection are
+ * only queued, and ws_batch_end writes each connection's queue in one
+ * sendmsg(). */
+void ws_batch_begin(struct worker *w);
+void ws_batch_end(struct worker *w);
 /* Pings silent connections and closes those that did not answer. */
 void ws_sweep(struct worker *w, uint64_t now);
 /* Closes every connection with code (4200 on shutdown). */

@@ -83,6 +83,8 @@ on_wake(uv_async_t *handle)
     w->inbox = NULL;
     w->inbox_tail = &w->inbox;
     pthread_mutex_unlock(&w->inbox_lock);
+    if (d && d->next)
+        ws_batch_begin(w); /* several: one write per connection at the end */
     for (; d; d = next) {
         next = d->next;
         if (d->kind == DELIVERY_HTTP)
@@ -91,6 +93,7 @@ on_wake(uv_async_t *handle)
             ws_deliver(w, d);
         delivery_free(d);
     }
+    ws_batch_end(w);
     if (atomic_load(&w->stop_asked) && !w->stopping) {
         w->stopping = true;
         w->stop_deadline = mn_now_ms() + 1000;

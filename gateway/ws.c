@@ -121,6 +121,8 @@ raw_flush(struct conn *c)
     return 1;
 }
 
+static void direct_write(struct conn *c);
+
 /* Takes f. A queue past its cap makes c a slow consumer: closed with 4100.
  * With nothing queued on a plain TCP connection, f is written at once;
  * what the socket does not take waits for WRITEABLE. */
@@ -144,21 +146,52 @@ send_frame(struct conn *c, struct frame *f)
         return;
     }
     if (!was_empty)
-        return; /* a WRITEABLE is already asked for */
-    if (c->direct) {
-        int r = raw_flush(c);
+        return; /* a WRITEABLE is already asked for, or c is on w->dirty */
+    if (c->direct && c->w->batching) {
+        c->in_dirty = true;
+        c->dirty_next = c->w->dirty;
+        c->w->dirty = c;
+        return;
+    }
+    direct_write(c);
+}
 
-        if (r > 0)
-            return;
-        if (r < 0) {
-            c->broken = true;
-            sendq_clear(&c->q);
-            c->head_off = 0;
-            close_conn(c, 1006, "write failed");
-            return;
-        }
+/* Writes c's queue now (plain TCP), or asks for WRITEABLE. */
+static void
+direct_write(struct conn *c)
+{
+    int r = c->direct ? raw_flush(c) : 0;
+
+    if (r > 0)
+        return;
+    if (r < 0) {
+        c->broken = true;
+        sendq_clear(&c->q);
+        c->head_off = 0;
+        close_conn(c, 1006, "write failed");
+        return;
     }
     lws_callback_on_writable(c->wsi);
+}
+
+void
+ws_batch_begin(struct worker *w)
+{
+    w->batching = true;
+}
+
+void
+ws_batch_end(struct worker *w)
+{
+    struct conn *c;
+
+    w->batching = false;
+    while ((c = w->dirty) != NULL) {
+        w->dirty = c->dirty_next;
+        c->in_dirty = false;
+        if (c->q.count && !c->close_code)
+            direct_write(c);
+    }
 }
 
 static void
@@ -726,6 +759,12 @@ closed(struct conn *c)
     if (c->next)
         c->next->prev = c->prev;
     w->nconns--;
+    for (struct conn **pp = &w->dirty; c->in_dirty && *pp; pp = &(*pp)->dirty_next) {
+        if (*pp == c) {
+            *pp = c->dirty_next;
+            break;
+        }
+    }
     sendq_clear(&c->q);
     buf_free(&c->rx);
     free(c);
