@@ -107,7 +107,7 @@ struct session {
     struct http_txn *txn; /* HTTP phase */
 };
 
-/* ws.c */
+/* ws.c (the protocol) and send.c (writing) */
 int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, struct session *s,
                 void *in, size_t len);
 void ws_deliver(struct worker *w, struct delivery *d);
@@ -127,6 +127,10 @@ void ws_send_frame(struct conn *c, struct frame *f);
 void ws_send_buf(struct conn *c, struct buf *b);
 void ws_send_error(struct conn *c, int code, const char *message);
 void ws_close(struct conn *c, int code, const char *why);
+/* pusher:subscription_error on chan; the WRITEABLE callback. */
+void ws_send_sub_error(struct conn *c, const char *chan, size_t clen, const char *type,
+                       const char *error, int status);
+int ws_on_writeable(struct conn *c);
 
 /* users.c */
 struct msg_in;

@@ -1,9 +1,9 @@
 /* ws.c - Pusher protocol 7 on one WebSocket connection: the handshake checks
  * (path, key, protocol version), socket ids, ping/pong and liveness,
  * subscribe/unsubscribe with signature checks, presence members, cache
- * replay, client events, the authorized-connections timeout, and writing the
- * send queue. Channel state shared across workers is the hub's; this file
- * keeps the worker-local subscriber vectors. Sign-in is in users.c. */
+ * replay, client events and the authorized-connections timeout. Channel
+ * state shared across workers is the hub's; this file keeps the worker-local
+ * subscriber vectors. Sign-in is in users.c; writing is in send.c. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,258 +20,11 @@
 #include "sign.h"
 #include "mn.h"
 
-#define WRITES_PER_CALLBACK 64
 /* wchan.since of a subscriber waiting for Redis's SUBSCRIBE (joined_ready) */
 #define SINCE_WAITING UINT64_MAX
-/* One sendmsg() takes at most this many frames / bytes; one WRITEABLE at
- * most RAW_ROUNDS sendmsg()s, then it yields to the other connections. */
-#define WRITEV_FRAMES 64
-#define WRITEV_BYTES (256 * 1024)
-#define RAW_ROUNDS 4
-/* lws's private LWS_WRITE_CLOSE (lws-write.h leaves its slot, 4, between
- * LWS_WRITE_HTTP and LWS_WRITE_PING): a close frame written by on_writeable. */
-#define WS_WRITE_CLOSE ((enum lws_write_protocol)4)
 
 static atomic_uint socket_seq;
 static unsigned socket_base;
-
-/* --- sending --- */
-
-static void
-close_conn(struct conn *c, int code, const char *why)
-{
-    if (c->close_code)
-        return;
-    c->close_code = code;
-    snprintf(c->close_msg, sizeof(c->close_msg), "%s", why);
-    lws_callback_on_writable(c->wsi);
-    /* A client that does not read never becomes writable: bound the wait. */
-    lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, 3);
-}
-
-/* Drops what c did not read; a frame already partly written stays, so that
- * nothing else (the close frame) lands in the middle of it. */
-static void
-drop_queue(struct conn *c)
-{
-    struct frame *head = c->head_off ? frame_ref(sendq_peek(&c->q)) : NULL;
-
-    sendq_clear(&c->q);
-    if (head)
-        sendq_push_take(&c->q, head, 1, SIZE_MAX);
-}
-
-/* Points iov (a header and a payload a frame) at c's queue from its head,
- * past the head_off bytes already sent. Returns the iovec count. */
-static int
-fill_iov(const struct conn *c, struct iovec *iov, size_t *total)
-{
-    size_t off = c->head_off, bytes = 0;
-    int n = 0;
-
-    for (size_t i = 0; i < c->q.count && i < WRITEV_FRAMES && bytes < WRITEV_BYTES; i++) {
-        struct frame *f = sendq_at(&c->q, i);
-        unsigned char *part[2] = {f->hdr, frame_payload(f)};
-        size_t plen[2] = {f->hlen, f->len};
-
-        for (int k = 0; k < 2; k++) {
-            if (off >= plen[k]) {
-                off -= plen[k];
-                continue;
-            }
-            iov[n].iov_base = part[k] + off;
-            iov[n++].iov_len = plen[k] - off;
-            bytes += plen[k] - off;
-            off = 0;
-        }
-    }
-    *total = bytes;
-    return n;
-}
-
-/* Writes c's queue with sendmsg() on its fd (plain TCP, c->direct): 1 when it
- * is all written, 0 when the socket is full or the round limit is reached
- * (the rest waits for WRITEABLE), -1 when the connection failed. */
-static int
-raw_flush(struct conn *c)
-{
-    struct iovec iov[2 * WRITEV_FRAMES];
-    struct msghdr mh = {0};
-    struct frame *f;
-    size_t total, sent;
-    ssize_t n;
-
-    for (int round = 0; c->q.count; round++) {
-        if (round == RAW_ROUNDS)
-            return 0;
-        mh.msg_iov = iov;
-        mh.msg_iovlen = (size_t)fill_iov(c, iov, &total);
-        n = sendmsg(lws_get_socket_fd(c->wsi), &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0)
-            return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
-        sent = (size_t)n + c->head_off;
-        while ((f = sendq_peek(&c->q)) != NULL && sent >= f->hlen + f->len) {
-            sent -= f->hlen + f->len;
-            sendq_pop(&c->q);
-        }
-        c->head_off = sent;
-        if ((size_t)n < total) /* a short write: the socket is full */
-            return 0;
-    }
-    return 1;
-}
-
-static void direct_write(struct conn *c);
-
-/* Takes f. A queue past its cap makes c a slow consumer: closed with 4100.
- * With nothing queued on a plain TCP connection, f is written at once;
- * what the socket does not take waits for WRITEABLE. */
-static void
-send_frame(struct conn *c, struct frame *f)
-{
-    const struct mn_config *cfg = c->w->cfg;
-    bool was_empty = c->q.count == 0;
-
-    if (c->close_code || c->peer_close) {
-        frame_unref(f);
-        return;
-    }
-    if (sendq_push_take(&c->q, f, cfg->sendq_max_messages, cfg->sendq_max_bytes) < 0) {
-        log_warn("gateway: slow client closed app=%s socket=%s queued=%zu",
-                 c->app ? c->app->id : "-", c->socket_id, c->q.bytes);
-        /* Drop what it did not read: the close frame goes next, if the
-         * client reads again before close_conn's timeout kills it. */
-        drop_queue(c);
-        close_conn(c, 4100, "Over capacity: client too slow");
-        return;
-    }
-    if (!was_empty)
-        return; /* a WRITEABLE is already asked for, or c is on w->dirty */
-    if (c->direct && c->w->batching) {
-        c->in_dirty = true;
-        c->dirty_next = c->w->dirty;
-        c->w->dirty = c;
-        return;
-    }
-    direct_write(c);
-}
-
-/* Writes c's queue now (plain TCP), or asks for WRITEABLE. */
-static void
-direct_write(struct conn *c)
-{
-    int r = c->direct ? raw_flush(c) : 0;
-
-    if (r > 0)
-        return;
-    if (r < 0) {
-        c->broken = true;
-        sendq_clear(&c->q);
-        c->head_off = 0;
-        close_conn(c, 1006, "write failed");
-        return;
-    }
-    lws_callback_on_writable(c->wsi);
-}
-
-void
-ws_batch_begin(struct worker *w)
-{
-    w->batching = true;
-}
-
-void
-ws_batch_end(struct worker *w)
-{
-    struct conn *c;
-
-    w->batching = false;
-    while ((c = w->dirty) != NULL) {
-        w->dirty = c->dirty_next;
-        c->in_dirty = false;
-        if (c->q.count && !c->close_code)
-            direct_write(c);
-    }
-}
-
-static void
-send_buf(struct conn *c, struct buf *b)
-{
-    send_frame(c, frame_new(buf_data(b), b->len));
-    buf_reset(b);
-}
-
-static void
-send_error(struct conn *c, int code, const char *message)
-{
-    struct buf b = BUF_INIT;
-
-    msg_error(&b, code, message);
-    send_buf(c, &b);
-    buf_free(&b);
-}
-
-static void
-send_sub_error(struct conn *c, const char *chan, size_t clen, const char *type,
-               const char *error, int status)
-{
-    struct buf b = BUF_INIT;
-
-    msg_subscription_error(&b, chan, clen, type, error, status);
-    send_buf(c, &b);
-    buf_free(&b);
-}
-
-static int
-on_writeable(struct conn *c)
-{
-    struct frame *f;
-    int n = 0;
-
-    if (c->broken)
-        return -1;
-    /* lws calls WRITEABLE only once its own buffered output is written: from
-     * here on a plain TCP connection's frames go out raw (send_frame). */
-    if (!c->direct && !c->peer_close && !lws_is_ssl(c->wsi))
-        c->direct = true;
-    if (c->direct) {
-        int r = raw_flush(c);
-
-        if (r < 0)
-            return -1;
-        if (r == 0) {
-            lws_callback_on_writable(c->wsi);
-            return 0;
-        }
-    }
-    while ((f = sendq_peek(&c->q)) != NULL) {
-        if (n++ == WRITES_PER_CALLBACK || lws_send_pipe_choked(c->wsi)) {
-            lws_callback_on_writable(c->wsi);
-            return 0;
-        }
-        if (lws_write(c->wsi, frame_payload(f), f->len, LWS_WRITE_TEXT) < (int)f->len)
-            return -1;
-        sendq_pop(&c->q);
-    }
-    if (c->close_code) {
-        /* lws 4.1 takes -1 from SERVER_WRITEABLE as a failed write and drops
-         * the socket without the close frame lws_close_reason would prepare:
-         * write the frame ourselves, then return -1. */
-        unsigned char frame[LWS_PRE + 2 + sizeof(c->close_msg)];
-        size_t mlen = strlen(c->close_msg);
-
-        if (lws_send_pipe_choked(c->wsi)) { /* lws would keep a part of it */
-            lws_callback_on_writable(c->wsi);
-            return 0;
-        }
-        frame[LWS_PRE] = (unsigned char)(c->close_code >> 8);
-        frame[LWS_PRE + 1] = (unsigned char)(c->close_code & 0xff);
-        memcpy(frame + LWS_PRE + 2, c->close_msg, mlen);
-        lws_write(c->wsi, frame + LWS_PRE, 2 + mlen, WS_WRITE_CLOSE);
-        return -1;
-    }
-    return 0;
-}
 
 /* --- worker-local subscriber vectors --- */
 
@@ -342,7 +95,7 @@ ws_deliver(struct worker *w, struct delivery *d)
         if (d->seq <= wc->since[i] ||
             (d->exclude[0] && strcmp(c->socket_id, d->exclude) == 0))
             continue;
-        send_frame(c, frame_ref(d->frame));
+        ws_send_frame(c, frame_ref(d->frame));
     }
 }
 
@@ -393,15 +146,15 @@ send_joined(struct conn *c, const char *chan, size_t clen, bool presence,
 
     msg_subscription_succeeded(&out, chan, clen, presence ? buf_data(&j->presence) : NULL,
                                presence ? j->presence.len : 0);
-    send_buf(c, &out);
+    ws_send_buf(c, &out);
     if (j->cached) {
-        send_frame(c, j->cached);
+        ws_send_frame(c, j->cached);
         j->cached = NULL;
     } else if (j->cache_miss) {
         static const char miss[] = "pusher:cache_miss";
 
         msg_event(&out, miss, sizeof(miss) - 1, chan, clen, NULL, 0, NULL, 0);
-        send_buf(c, &out);
+        ws_send_buf(c, &out);
     }
     buf_free(&out);
     buf_free(&j->presence);
@@ -444,36 +197,37 @@ subscribe(struct conn *c, const struct msg_in *m)
     bool created;
 
     if (m->channel == NULL) {
-        send_error(c, -1, "pusher:subscribe needs a channel");
+        ws_send_error(c, -1, "pusher:subscribe needs a channel");
         return;
     }
     clen = strlen(m->channel);
     kind = chan_kind_of(m->channel, clen);
     if (kind == CHAN_INVALID) {
-        send_error(c, -1,
-                   "Invalid channel name: use at most 164 of A-Z a-z 0-9 _ - = @ , . ;");
+        ws_send_error(
+            c, -1, "Invalid channel name: use at most 164 of A-Z a-z 0-9 _ - = @ , . ;");
         return;
     }
     if (map_get(&c->subs, m->channel, clen)) {
-        send_error(c, -1, "Already subscribed to this channel");
+        ws_send_error(c, -1, "Already subscribed to this channel");
         return;
     }
     if (c->subs.count >= app->max_subscriptions) {
-        send_sub_error(c, m->channel, clen, "LimitReached",
-                       "Too many subscriptions on this connection", 403);
+        ws_send_sub_error(c, m->channel, clen, "LimitReached",
+                          "Too many subscriptions on this connection", 403);
         return;
     }
     if (kind == CHAN_USER && !users_may_subscribe(c, m->channel, clen)) {
-        send_sub_error(c, m->channel, clen, "AuthError",
-                       "Only a connection signed in as this user may subscribe", 403);
+        ws_send_sub_error(c, m->channel, clen, "AuthError",
+                          "Only a connection signed in as this user may subscribe", 403);
         return;
     }
     if (chan_kind_needs_auth(kind) && !auth_ok(c, m, kind)) {
-        send_sub_error(c, m->channel, clen, "AuthError",
-                       m->auth ? "Invalid signature: expected HMAC SHA256 hex digest of "
-                                 "socket_id:channel[:channel_data]"
-                               : "Missing auth for a private or presence channel",
-                       401);
+        ws_send_sub_error(c, m->channel, clen, "AuthError",
+                          m->auth
+                              ? "Invalid signature: expected HMAC SHA256 hex digest of "
+                                "socket_id:channel[:channel_data]"
+                              : "Missing auth for a private or presence channel",
+                          401);
         return;
     }
     if (kind == CHAN_PRESENCE) {
@@ -482,7 +236,7 @@ subscribe(struct conn *c, const struct msg_in *m)
         } else if (msg_parse_member(m->channel_data, strlen(m->channel_data), "user_id",
                                     app->max_user_id_len, app->max_user_info_bytes,
                                     &member, &err) < 0) {
-            send_sub_error(c, m->channel, clen, "InvalidChannelData", err.msg, 400);
+            ws_send_sub_error(c, m->channel, clen, "InvalidChannelData", err.msg, 400);
             return;
         }
         hm.user_id = member.user_id;
@@ -493,7 +247,7 @@ subscribe(struct conn *c, const struct msg_in *m)
     }
     if (hub_subscribe(c->w->hub, c->app_index, m->channel, clen, c->w->index, hmp,
                       c->socket_id, &joined, &err) < 0) {
-        send_sub_error(c, m->channel, clen, "LimitReached", err.msg, 403);
+        ws_send_sub_error(c, m->channel, clen, "LimitReached", err.msg, 403);
         msg_member_free(&member);
         buf_free(&joined.presence);
         return;
@@ -564,30 +318,30 @@ client_event(struct conn *c, const struct msg_in *m)
     struct frame *f;
 
     if (!c->app->client_events) {
-        send_error(c, -1, "Client events are not enabled for this app");
+        ws_send_error(c, -1, "Client events are not enabled for this app");
         return;
     }
     if (m->channel == NULL ||
         (sub = map_get(&c->subs, m->channel, clen = strlen(m->channel))) == NULL) {
-        send_error(c, -1, "Client event rejected: not subscribed to the channel");
+        ws_send_error(c, -1, "Client event rejected: not subscribed to the channel");
         return;
     }
     kind = chan_kind_of(m->channel, clen);
     if (kind != CHAN_PRIVATE && kind != CHAN_PRESENCE) {
-        send_error(c, -1,
-                   "Client events are only allowed on private and presence channels");
+        ws_send_error(c, -1,
+                      "Client events are only allowed on private and presence channels");
         return;
     }
     if (!chan_event_name_ok(m->event, elen)) {
-        send_error(c, -1, "Invalid event name");
+        ws_send_error(c, -1, "Invalid event name");
         return;
     }
     if (m->data_len > c->app->max_event_bytes) {
-        send_error(c, -1, "Client event data too large");
+        ws_send_error(c, -1, "Client event data too large");
         return;
     }
     if (!rate_ok(c)) {
-        send_error(c, 4301, "Client event rate limit exceeded: at most 10 per second");
+        ws_send_error(c, 4301, "Client event rate limit exceeded: at most 10 per second");
         return;
     }
     msg_event(&b, m->event, elen, m->channel, clen, m->data ? m->data : "",
@@ -607,12 +361,12 @@ on_message(struct conn *c, const char *text, size_t len)
     struct buf b = BUF_INIT;
 
     if (msg_parse(text, len, &m, &err) < 0) {
-        send_error(c, -1, err.msg);
+        ws_send_error(c, -1, err.msg);
         return;
     }
     if (strcmp(m.event, "pusher:ping") == 0) {
         msg_pong(&b);
-        send_buf(c, &b);
+        ws_send_buf(c, &b);
     } else if (strcmp(m.event, "pusher:pong") == 0) {
         /* liveness already recorded */
     } else if (strcmp(m.event, "pusher:subscribe") == 0) {
@@ -625,7 +379,7 @@ on_message(struct conn *c, const char *text, size_t len)
     } else if (chan_is_client_event(m.event, strlen(m.event))) {
         client_event(c, &m);
     } else {
-        send_error(c, -1, "Unsupported event");
+        ws_send_error(c, -1, "Unsupported event");
     }
     buf_free(&b);
     msg_in_free(&m);
@@ -725,12 +479,12 @@ established(struct lws *wsi, struct session *s)
     else if (code == 4100)
         why = "Over capacity";
     if (code) {
-        send_error(c, code, why);
-        close_conn(c, code, why);
+        ws_send_error(c, code, why);
+        ws_close(c, code, why);
         return;
     }
     msg_connection_established(&b, c->socket_id, w->cfg->activity_timeout);
-    send_buf(c, &b);
+    ws_send_buf(c, &b);
     buf_free(&b);
 }
 
@@ -819,7 +573,7 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, struct session *s
     case LWS_CALLBACK_RECEIVE:
         return s->conn ? receive(s->conn, in, len) : -1;
     case LWS_CALLBACK_SERVER_WRITEABLE:
-        return s->conn ? on_writeable(s->conn) : -1;
+        return s->conn ? ws_on_writeable(s->conn) : -1;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
         /* lws writes the close reply itself: no more frames after it. */
         if (s->conn)
@@ -846,15 +600,15 @@ ws_sweep(struct worker *w, uint64_t now)
             continue;
         if (c->ping_sent_ms == 0 && now - c->last_rx_ms >= cfg->idle_ping * 1000ull) {
             msg_ping(&b);
-            send_buf(c, &b);
+            ws_send_buf(c, &b);
             c->ping_sent_ms = now;
         } else if (c->ping_sent_ms &&
                    now - c->ping_sent_ms >= cfg->pong_timeout * 1000ull) {
-            close_conn(c, 4201, "Pong reply not received");
+            ws_close(c, 4201, "Pong reply not received");
         }
         if (c->app->authorized_connections && !c->authorized &&
             now - c->opened_ms >= c->app->authorization_timeout * 1000ull)
-            close_conn(c, 4009, "Connection not authorized within timeout");
+            ws_close(c, 4009, "Connection not authorized within timeout");
     }
     buf_free(&b);
 }
@@ -863,29 +617,5 @@ void
 ws_close_all(struct worker *w, int code, const char *why)
 {
     for (struct conn *c = w->conns; c; c = c->next)
-        close_conn(c, code, why);
-}
-
-void
-ws_send_frame(struct conn *c, struct frame *f)
-{
-    send_frame(c, f);
-}
-
-void
-ws_send_buf(struct conn *c, struct buf *b)
-{
-    send_buf(c, b);
-}
-
-void
-ws_send_error(struct conn *c, int code, const char *message)
-{
-    send_error(c, code, message);
-}
-
-void
-ws_close(struct conn *c, int code, const char *why)
-{
-    close_conn(c, code, why);
+        ws_close(c, code, why);
 }
