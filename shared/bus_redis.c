@@ -35,6 +35,7 @@
 #include "log.h"
 #include "map.h"
 #include "mem.h"
+#include "redis_master.h"
 #include "mn.h"
 
 #define TICK_MS 100
@@ -44,7 +45,6 @@
 #define CONNECT_DEADLINE_MS 1500
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 1000
-#define SYNC_TIMEOUT_MS 500
 #define SUB_BATCH 256
 #define SUB_CONFIRM_MS 1000 /* a new name counts as live after this at the latest */
 
@@ -114,119 +114,6 @@ op_fail(struct op *o)
     if (o->kind == OP_PUB && o->done)
         o->done(o->arg, false);
     op_free(o);
-}
-
-/* The i-th "host:port" of a comma-separated list; -1 when there is none. */
-static int
-nth_addr(const char *list, size_t i, char *host, size_t cap, int *port)
-{
-    const char *p = list, *end, *colon;
-
-    for (; i > 0; i--) {
-        p = strchr(p, ',');
-        if (p == NULL)
-            return -1;
-        p++;
-    }
-    while (*p == ' ')
-        p++;
-    end = strchr(p, ',');
-    if (end == NULL)
-        end = p + strlen(p);
-    colon = memrchr(p, ':', (size_t)(end - p));
-    if (colon == NULL || (size_t)(colon - p) >= cap)
-        return -1;
-    memcpy(host, p, (size_t)(colon - p));
-    host[colon - p] = '\0';
-    *port = atoi(colon + 1);
-    return *port > 0 && *port < 65536 ? 0 : -1;
-}
-
-static redisContext *
-sync_connect(const char *host, int port)
-{
-    struct timeval tv = {0, SYNC_TIMEOUT_MS * 1000};
-    redisContext *c = redisConnectWithTimeout(host, port, tv);
-
-    if (c == NULL || c->err) {
-        log_debug("redis: cannot connect addr=%s:%d: %s", host, port,
-                  c ? c->errstr : "out of memory");
-        redisFree(c);
-        return NULL;
-    }
-    redisSetTimeout(c, tv);
-    return c;
-}
-
-static bool
-reply_is(const redisReply *rep, const char *s)
-{
-    return rep && (rep->type == REDIS_REPLY_STRING || rep->type == REDIS_REPLY_STATUS) &&
-           rep->len == strlen(s) && strncasecmp(rep->str, s, rep->len) == 0;
-}
-
-/* Sentinel: asks each sentinel in turn, starting after the last that
- * answered, for the master's address (into r->host, r->port). */
-static int
-discover(struct bus_redis *r)
-{
-    char host[256];
-    int port;
-    size_t n = 1;
-
-    for (const char *p = r->cfg->address; (p = strchr(p, ',')) != NULL; p++)
-        n++;
-    for (size_t k = 0; k < n; k++) {
-        size_t i = (r->sentinel_next + k) % n;
-        redisContext *c;
-        redisReply *rep;
-        bool ok;
-
-        if (nth_addr(r->cfg->address, i, host, sizeof(host), &port) < 0 ||
-            (c = sync_connect(host, port)) == NULL)
-            continue;
-        rep = redisCommand(c, "SENTINEL get-master-addr-by-name %s", r->cfg->master_name);
-        ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
-             rep->element[0]->type == REDIS_REPLY_STRING &&
-             rep->element[1]->type == REDIS_REPLY_STRING &&
-             rep->element[0]->len < sizeof(r->host);
-        if (ok) {
-            memcpy(r->host, rep->element[0]->str, rep->element[0]->len);
-            r->host[rep->element[0]->len] = '\0';
-            r->port = atoi(rep->element[1]->str);
-            r->sentinel_next = i;
-        }
-        freeReplyObject(rep);
-        redisFree(c);
-        if (ok)
-            return 0;
-    }
-    log_warn("redis: no sentinel named the master master-name=%s", r->cfg->master_name);
-    return -1;
-}
-
-/* Whether r->host:r->port says it is a master (ROLE). */
-static bool
-is_master(struct bus_redis *r)
-{
-    redisContext *c = sync_connect(r->host, r->port);
-    redisReply *rep;
-    bool ok;
-
-    if (c == NULL)
-        return false;
-    if (r->cfg->password) {
-        rep = redisCommand(c, "AUTH %s", r->cfg->password);
-        freeReplyObject(rep);
-    }
-    rep = redisCommand(c, "ROLE");
-    ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
-         reply_is(rep->element[0], "master");
-    freeReplyObject(rep);
-    redisFree(c);
-    if (!ok)
-        log_warn("redis: not a master addr=%s:%d", r->host, r->port);
-    return ok;
 }
 
 static void
@@ -429,7 +316,7 @@ on_switch(redisAsyncContext *ac, void *reply, void *arg)
 
     (void)ac;
     if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 3 &&
-        reply_is(rep->element[0], "message"))
+        redis_reply_is(rep->element[0], "message"))
         drop(arg, "+switch-master");
 }
 
@@ -438,9 +325,12 @@ static int
 connect_all(struct bus_redis *r)
 {
     if (r->cfg->sentinel) {
-        if (discover(r) < 0 || !is_master(r))
+        if (redis_discover(r->cfg, &r->sentinel_next, r->host, sizeof(r->host),
+                           &r->port) < 0 ||
+            !redis_is_master(r->cfg, r->host, r->port))
             return -1;
-    } else if (nth_addr(r->cfg->address, 0, r->host, sizeof(r->host), &r->port) < 0) {
+    } else if (redis_nth_addr(r->cfg->address, 0, r->host, sizeof(r->host), &r->port) <
+               0) {
         log_err("redis: bad address %s", r->cfg->address);
         return -1;
     }
@@ -457,7 +347,8 @@ connect_all(struct bus_redis *r)
         char host[256];
         int port;
 
-        if (nth_addr(r->cfg->address, r->sentinel_next, host, sizeof(host), &port) == 0 &&
+        if (redis_nth_addr(r->cfg->address, r->sentinel_next, host, sizeof(host),
+                           &port) == 0 &&
             (r->sen = async_open(r, host, port)) != NULL)
             redisAsyncCommand(r->sen, on_switch, r, "SUBSCRIBE +switch-master");
     }
@@ -480,17 +371,17 @@ on_message(redisAsyncContext *ac, void *reply, void *arg)
         rep->element[1]->type != REDIS_REPLY_STRING)
         return;
     name = rep->element[1];
-    if (reply_is(rep->element[0], "message") &&
+    if (redis_reply_is(rep->element[0], "message") &&
         rep->element[2]->type == REDIS_REPLY_STRING) {
         r->on_msg(r->msg_arg, name->str, name->len, rep->element[2]->str,
                   rep->element[2]->len);
         return;
     }
-    if (reply_is(rep->element[0], "subscribe")) {
+    if (redis_reply_is(rep->element[0], "subscribe")) {
         sub_live(r, name->str, name->len, true);
         return;
     }
-    if (!reply_is(rep->element[0], "unsubscribe"))
+    if (!redis_reply_is(rep->element[0], "unsubscribe"))
         return;
     state = (uintptr_t)map_get(&r->live, name->str, name->len);
     if (state == LIVE_RESUBSCRIBE && r->sub) {
