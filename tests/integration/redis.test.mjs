@@ -16,21 +16,14 @@ import {
     startGateway, connectClient, waitForEvent, okJson, uniq, waitUntil, performance,
     SANITIZER_RE, freePort,
 } from '../lib/harness.mjs';
-import { startRedis, numsub } from '../lib/redis.mjs';
+import { startRedis, numsub, gatewayPair } from '../lib/redis.mjs';
 import { signedInClient, userChannelReady } from '../lib/signin.mjs';
 
 const redis = await startRedis();
 const redisConfig = { redis: { address: `127.0.0.1:${redis.port}`, database: 1 } };
-const gw1 = await startGateway({ config: redisConfig });
-const gw2 = await startGateway({ config: redisConfig });
+const [gw1, gw2] = await gatewayPair(test, redisConfig, redis);
 const rest1 = gw1.rest();
 const rest2 = gw2.rest();
-
-test.after(async () => {
-    await gw1.stop();
-    await gw2.stop();
-    await redis.stop();
-});
 
 /** Resolves once `n` gateways subscribe to channel `ch` of app1 in Redis. */
 function subscribedInRedis(ch, n = 2) {

@@ -8,24 +8,17 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-    startGateway, connectClient, waitForEvent, okJson, uniq, waitUntil, performance,
+    connectClient, waitForEvent, okJson, uniq, waitUntil, performance,
 } from '../lib/harness.mjs';
-import { startSentinelSet, numsub, cli } from '../lib/redis.mjs';
+import { startSentinelSet, numsub, cli, gatewayPair } from '../lib/redis.mjs';
 
 const set = await startSentinelSet();
 const redisConfig = {
     redis: { address: set.address, database: 1, sentinel: true, 'master-name': 'mymaster' },
 };
-const gw1 = await startGateway({ config: redisConfig });
-const gw2 = await startGateway({ config: redisConfig });
+const [gw1, gw2] = await gatewayPair(test, redisConfig, set);
 const rest1 = gw1.rest();
 const rest2 = gw2.rest();
-
-test.after(async () => {
-    await gw1.stop();
-    await gw2.stop();
-    await set.stop();
-});
 
 async function clientsOnBoth(t, ch, port) {
     const a = await connectClient(gw1, { t });

@@ -55,7 +55,7 @@ export function defaultApps() {
     ];
 }
 
-const running = new Set(); // gateway processes still alive, killed on exit
+const running = new Set(); // child processes still alive, killed on exit
 process.on('exit', () => {
     for (const proc of running) {
         try {
@@ -259,6 +259,37 @@ export async function startGateway(opts = {}) {
 
 const LOG_CAP = 4 * 1024 * 1024;
 
+/**
+ * Spawns bin args with env into owner (a Gateway or a webservers.mjs Child):
+ * sets owner.proc, keeps the tail of stdout/stderr in owner.stdout/.stderr
+ * (a sanitizer report comes last: every chunk is scanned, with some overlap,
+ * into owner.sanitizerSeen), and owner.exited resolving owner.exit. The
+ * process is killed if the test process exits first.
+ */
+export function spawnCaptured(owner, bin, args, env) {
+    owner.proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+    running.add(owner.proc);
+    owner.proc.stdout.setEncoding('utf8');
+    owner.proc.stderr.setEncoding('utf8');
+    owner.proc.stdout.on('data', (d) => {
+        owner.stdout = (owner.stdout + d).slice(-LOG_CAP);
+    });
+    owner.proc.stderr.on('data', (d) => {
+        if (SANITIZER_RE.test(owner.stderr.slice(-200) + d)) owner.sanitizerSeen = true;
+        owner.stderr = (owner.stderr + d).slice(-LOG_CAP);
+    });
+    owner.exited = new Promise((resolve) => {
+        owner.proc.once('exit', (code, signal) => {
+            running.delete(owner.proc);
+            owner.exit = { code, signal };
+            resolve(owner.exit);
+        });
+    });
+    owner.proc.once('error', (e) => {
+        owner.stderr += `\nspawn error: ${e.message}`;
+    });
+}
+
 export class Gateway {
     constructor(config, dir, file, opts) {
         this.config = config;
@@ -283,32 +314,8 @@ export class Gateway {
         // opts.wrap: a command to run the gateway under, e.g. ['valgrind', ...].
         const wrap = this.opts.wrap || [];
         const argv = [...wrap.slice(1), gatewayBin, '-c', this.file];
-        this.proc = spawn(wrap.length ? wrap[0] : gatewayBin, wrap.length ? argv : argv.slice(1), {
-            stdio: ['ignore', 'pipe', 'pipe'],
-            env,
-        });
-        running.add(this.proc);
-        this.proc.stdout.setEncoding('utf8');
-        this.proc.stderr.setEncoding('utf8');
-        // Keep the tail of long logs (a sanitizer report comes last), and scan
-        // every chunk with some overlap so that no report is lost to trimming.
-        this.proc.stdout.on('data', (d) => {
-            this.stdout = (this.stdout + d).slice(-LOG_CAP);
-        });
-        this.proc.stderr.on('data', (d) => {
-            if (SANITIZER_RE.test(this.stderr.slice(-200) + d)) this.sanitizerSeen = true;
-            this.stderr = (this.stderr + d).slice(-LOG_CAP);
-        });
-        this.exited = new Promise((resolve) => {
-            this.proc.once('exit', (code, signal) => {
-                running.delete(this.proc);
-                this.exit = { code, signal };
-                resolve(this.exit);
-            });
-        });
-        this.proc.once('error', (e) => {
-            this.stderr += `\nspawn error: ${e.message}`;
-        });
+        spawnCaptured(this, wrap.length ? wrap[0] : gatewayBin,
+            wrap.length ? argv : argv.slice(1), env);
         try {
             await waitUntil(
                 async () => {

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { freePort, waitUntil } from './harness.mjs';
+import { freePort, startGateway, waitUntil } from './harness.mjs';
 
 const procs = new Set();
 process.on('exit', () => {
@@ -126,4 +126,20 @@ export async function numsub(port, name) {
     const out = await cli(port, 'PUBSUB', 'NUMSUB', name);
     const lines = out.split('\n');
     return lines.length >= 2 ? Number(lines[1]) : 0;
+}
+
+/**
+ * Two gateways sharing the Redis described by redisConfig ({redis: {...}}),
+ * stopped, and then `backend` (a RedisProc or a sentinel set), after the
+ * file's tests. Returns [gw1, gw2].
+ */
+export async function gatewayPair(test, redisConfig, backend) {
+    const gw1 = await startGateway({ config: redisConfig });
+    const gw2 = await startGateway({ config: redisConfig });
+    test.after(async () => {
+        await gw1.stop();
+        await gw2.stop();
+        await backend.stop();
+    });
+    return [gw1, gw2];
 }

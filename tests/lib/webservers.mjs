@@ -11,7 +11,6 @@
 // Environment: MN_API (binary; default MN_BUILDDIR/micronotifier-api), plus what
 // harness.mjs reads.
 
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -26,6 +25,7 @@ import {
     httpRequest,
     md5Hex,
     raceTimeout,
+    spawnCaptured,
     srcDir,
     startGateway,
     waitUntil,
@@ -34,18 +34,6 @@ import {
 export const apiBin = process.env.MN_API || path.join(buildDir, 'micronotifier-api');
 export const SERVERS = ['nginx', 'apache', 'lighttpd'];
 export const PROTOCOLS = ['fastcgi', 'scgi'];
-
-const LOG_CAP = 4 << 20;
-const running = new Set(); // child processes still alive, killed on exit
-process.on('exit', () => {
-    for (const p of running) {
-        try {
-            p.kill('SIGKILL');
-        } catch {
-            /* gone */
-        }
-    }
-});
 
 /** A private temp dir, world-traversable so that a web server's workers (which
  * drop to www-data or nobody when started as root) reach the sockets in it. */
@@ -90,29 +78,7 @@ class Child {
         this.exit = null;
         const env = { ...process.env, ...(this.opts.env || {}) };
         if (!env.UBSAN_OPTIONS) env.UBSAN_OPTIONS = 'print_stacktrace=1';
-        this.proc = spawn(this.bin, this.args, { stdio: ['ignore', 'pipe', 'pipe'], env });
-        running.add(this.proc);
-        this.proc.stdout.setEncoding('utf8');
-        this.proc.stderr.setEncoding('utf8');
-        // The tail of long logs is kept (a sanitizer report comes last), and
-        // every chunk is scanned for one.
-        this.proc.stdout.on('data', (d) => {
-            this.stdout = (this.stdout + d).slice(-LOG_CAP);
-        });
-        this.proc.stderr.on('data', (d) => {
-            if (SANITIZER_RE.test(this.stderr.slice(-200) + d)) this.sanitizerSeen = true;
-            this.stderr = (this.stderr + d).slice(-LOG_CAP);
-        });
-        this.exited = new Promise((resolve) => {
-            this.proc.once('exit', (code, signal) => {
-                running.delete(this.proc);
-                this.exit = { code, signal };
-                resolve(this.exit);
-            });
-        });
-        this.proc.once('error', (e) => {
-            this.stderr += `\nspawn error: ${e.message}`;
-        });
+        spawnCaptured(this, this.bin, this.args, env);
     }
 
     alive() {
