@@ -202,6 +202,8 @@ hub_rest_call(void *be, const struct rest_query *q, rest_answer_fn *done, void *
     size_t app = (size_t)(q->app - h->cfg->apps);
     struct rest_answer ans = {0};
 
+    if (hub_cluster_rest(h, app, q, done, arg))
+        return;
     switch (q->op) {
     case REST_PUBLISH:
         do_publish(h, app, q, done, arg);
@@ -219,6 +221,7 @@ hub_rest_call(void *be, const struct rest_query *q, rest_answer_fn *done, void *
         /* Answered once every worker has been asked; the closes follow on
          * their loops (a user not signed in anywhere is not an error). */
         hub_users_terminate(h, app, q->user_id, q->user_id_len);
+        hub_cluster_terminate(h, app, q->user_id, q->user_id_len);
         done(arg, &ans);
         return;
     }

@@ -27,6 +27,8 @@ hub_new(const struct mn_config *cfg, size_t nworkers)
     struct hub *h = xcalloc(1, sizeof(*h));
 
     pthread_mutex_init(&h->lock, NULL);
+    pthread_cond_init(&h->left, NULL);
+    h->cl.delays_tail = &h->cl.delays;
     h->cfg = cfg;
     h->nworkers = nworkers;
     h->workers = xcalloc(nworkers, sizeof(*h->workers));
@@ -110,6 +112,8 @@ hub_free(struct hub *h)
     hub_cache_free(h);
     hub_users_free(h);
     bus_redis_free(h->redis);
+    hub_cluster_free(h);
+    pthread_cond_destroy(&h->left);
     free(h->apps);
     free(h->workers);
     pthread_mutex_destroy(&h->lock);
@@ -234,6 +238,12 @@ send_count_locked(struct hub *h, size_t app, const char *chan, size_t clen,
 {
     struct buf b = BUF_INIT;
 
+    if (hub_cluster_on(h, chan, clen)) { /* the fleet's count, through Redis */
+        hub_cluster_send_count_locked(h, app, chan, clen, c->fleet_subs);
+        c->count_sent_ms = now;
+        c->count_pending = false;
+        return;
+    }
     msg_subscription_count(&b, chan, clen, c->subs);
     publish_text_locked(h, app, chan, clen, c, &b, NULL);
     buf_free(&b);
@@ -299,6 +309,7 @@ hub_tick(struct hub *h, uint64_t now)
         hub_cache_purge_locked(h, now);
         h->next_purge_ms = now + 1000;
     }
+    hub_cluster_tick_locked(h, now);
     pthread_mutex_unlock(&h->lock);
 }
 
@@ -310,7 +321,7 @@ hub_subscribe(struct hub *h, size_t app, const char *chan, size_t clen, size_t w
     const struct mn_app *a = &h->cfg->apps[app];
     struct map_node *node, *mnode = NULL;
     struct hchan *c;
-    bool created, occupied;
+    bool created = false, occupied, cl = hub_cluster_on(h, chan, clen);
     int rc = 0;
 
     pthread_mutex_lock(&h->lock);
@@ -340,13 +351,27 @@ hub_subscribe(struct hub *h, size_t app, const char *chan, size_t clen, size_t w
     c->subs++;
     c->per_worker[w]++;
     if (occupied) {
-        hook_locked(h, app, WEBHOOK_CHANNEL_OCCUPIED, chan, clen, NULL, 0, 0);
+        if (!cl)
+            hook_locked(h, app, WEBHOOK_CHANNEL_OCCUPIED, chan, clen, NULL, 0, 0);
         hub_redis_chan_locked(h, app, chan, clen, true);
         c->confirming = h->redis != NULL;
     }
     out->pending = c->confirming;
     /* Everything published from here on reaches the new subscriber. */
     out->seq = h->seq;
+    if (cl) {
+        /* Distributed: Redis counts, publishes member_added and answers
+         * presence and cache joins with a snapshot (hub_cluster.c). */
+        hub_cluster_sub_locked(h, app, chan, clen, c->subs, member && created ? 1 : -1,
+                               member ? member->user_id : NULL,
+                               member ? member->id_len : 0, member ? member->info : NULL,
+                               member ? member->info_len : 0);
+        if (member || chan_is_cache(chan, clen)) {
+            hub_cluster_join_locked(h, app, chan, clen, w, exclude_socket, c);
+            out->pending = true;
+        }
+        goto out;
+    }
     if (chan_is_cache(chan, clen)) {
         out->cached = hub_cache_get_locked(h, app, chan, clen, mn_now_ms());
         out->cache_miss = out->cached == NULL;
@@ -380,9 +405,17 @@ void
 hub_joined_now(struct hub *h, size_t app, const char *chan, size_t clen, bool presence,
                struct hub_joined *out)
 {
+    pthread_mutex_lock(&h->lock);
+    hub_joined_now_locked(h, app, chan, clen, presence, out);
+    pthread_mutex_unlock(&h->lock);
+}
+
+void
+hub_joined_now_locked(struct hub *h, size_t app, const char *chan, size_t clen,
+                      bool presence, struct hub_joined *out)
+{
     struct hchan *c;
 
-    pthread_mutex_lock(&h->lock);
     out->seq = h->seq;
     c = map_get(&h->apps[app].chans, chan, clen);
     if (chan_is_cache(chan, clen)) {
@@ -391,7 +424,6 @@ hub_joined_now(struct hub *h, size_t app, const char *chan, size_t clen, bool pr
     }
     if (presence && c)
         presence_object(c, &out->presence);
-    pthread_mutex_unlock(&h->lock);
 }
 
 void
@@ -399,6 +431,7 @@ hub_unsubscribe(struct hub *h, size_t app, const char *chan, size_t clen, size_t
                 const char *user_id, size_t id_len)
 {
     struct hchan *c;
+    bool cl = hub_cluster_on(h, chan, clen), left = false;
 
     pthread_mutex_lock(&h->lock);
     c = map_get(&h->apps[app].chans, chan, clen);
@@ -417,15 +450,24 @@ hub_unsubscribe(struct hub *h, size_t app, const char *chan, size_t clen, size_t
             map_del(&c->members, user_id, id_len);
             free(m->info);
             free(m);
+            left = true;
+            if (cl)
+                goto counted; /* Redis publishes member_removed */
             msg_member_removed(&b, chan, clen, user_id, id_len);
             publish_text_locked(h, app, chan, clen, c, &b, NULL);
             buf_free(&b);
             hook_locked(h, app, WEBHOOK_MEMBER_REMOVED, chan, clen, user_id, id_len, 0);
         }
     }
-    count_changed_locked(h, app, chan, clen, c);
+counted:
+    if (cl)
+        hub_cluster_sub_locked(h, app, chan, clen, c->subs, left ? 0 : -1, user_id,
+                               id_len, NULL, 0);
+    else
+        count_changed_locked(h, app, chan, clen, c);
     if (c->subs == 0) {
-        hook_locked(h, app, WEBHOOK_CHANNEL_VACATED, chan, clen, NULL, 0, 0);
+        if (!cl)
+            hook_locked(h, app, WEBHOOK_CHANNEL_VACATED, chan, clen, NULL, 0, 0);
         hub_redis_chan_locked(h, app, chan, clen, false);
         map_del(&h->apps[app].chans, chan, clen);
         chan_free(c);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "hub.h"
+#include "chan.h"
 #include "map.h"
 
 struct bus_redis;
@@ -27,6 +28,7 @@ struct hchan {
     uint64_t count_sent_ms; /* last pusher_internal:subscription_count sent */
     bool count_pending;     /* a throttled count waits for hub_tick */
     bool confirming;        /* distributed mode: Redis has not confirmed the SUBSCRIBE */
+    unsigned fleet_subs;    /* distributed mode: the fleet's count, as last heard */
 };
 
 /* The last server-triggered event of a cache channel (hub_cache.c). */
@@ -49,6 +51,42 @@ struct hwatch {
     unsigned conns; /* the watcher's connections whose watchlist names the user */
 };
 
+/* Distributed mode (hub_cluster.c): a presence or cache channel's subscriber
+ * that waits for its snapshot from Redis (hub->cl.joins, by token). */
+struct cjoin {
+    uint64_t token;
+    size_t app, w;
+    uint64_t since_ms;
+    bool sent; /* its snapshot was asked for (the channel's SUBSCRIBE is live) */
+    char socket_id[CHAN_SOCKET_ID_MAX + 1];
+    size_t clen;
+    char chan[];
+};
+
+/* A channel_vacated or member_removed webhook waiting its 3 s, after which
+ * Redis says whether it is still due (cluster.lua's "confirm"). */
+struct cdelay {
+    struct cdelay *next;
+    uint64_t due_ms;
+    size_t app;
+    char kind; /* 'v' or 'r' */
+    char *chan, *user, *token;
+    size_t clen, ulen, tlen;
+};
+
+/* Distributed mode's bookkeeping of the cluster state (hub_cluster.c). */
+struct hcluster {
+    struct map joins; /* token (decimal) -> struct cjoin */
+    uint64_t next_token;
+    unsigned ups_seen;     /* bus_redis_ups() when last synced */
+    uint64_t up_since_ms;  /* when the link last came up: reaping waits a little */
+    uint64_t next_beat_ms; /* the next heartbeat check */
+    uint64_t next_record_ms;
+    bool beat_busy, sync_busy, resync, leaving, left;
+    bool registered; /* Redis confirmed this node once (its state is not news) */
+    struct cdelay *delays, **delays_tail;
+};
+
 struct happ {
     struct map chans; /* name -> struct hchan */
     unsigned conns;
@@ -69,6 +107,8 @@ struct hub {
     struct webhook *webhook; /* the webhook sender, or NULL (webhook.h) */
     struct bus_redis *redis; /* distributed mode: the Redis link, or NULL */
     char node[17];           /* distributed mode: this start's node id (hex) */
+    struct hcluster cl;      /* distributed mode: the cluster state's bookkeeping */
+    pthread_cond_t left;     /* hub_redis_stop waits for the "leave" answer */
 };
 
 /* backend.c: delivers a REST publish's frames (taken, one per event and
@@ -89,6 +129,47 @@ void hub_redis_publish(struct hub *h, size_t app, const char *chan, size_t clen,
 void hub_redis_rest_publish(struct hub *h, size_t app, const struct rest_query *q,
                             struct frame **frames, size_t total, rest_answer_fn *done,
                             void *arg);
+
+/* hub_cluster.c (distributed mode; each does nothing without h->redis).
+ * Lock held: node's count of chan became count (c: its state, NULL once
+ * gone); member: -1 no presence change, 0 user left, 1 user joined (info). */
+void hub_cluster_sub_locked(struct hub *h, size_t app, const char *chan, size_t clen,
+                            unsigned count, int member, const char *user, size_t ulen,
+                            const char *info, size_t ilen);
+/* Lock held: a presence or cache channel's subscriber on worker w waits for
+ * its snapshot (c->confirming: until hub_cluster_confirmed_locked). */
+void hub_cluster_join_locked(struct hub *h, size_t app, const char *chan, size_t clen,
+                             size_t w, const char *socket_id, const struct hchan *c);
+/* Lock held: the channel's SUBSCRIBE is live: its joiners ask for snapshots. */
+void hub_cluster_confirmed_locked(struct hub *h, size_t app, const char *chan,
+                                  size_t clen);
+/* A message on the node's own name or the fleet's control name (the link's
+ * thread); false when name is neither. */
+bool hub_cluster_msg(struct hub *h, const char *name, size_t nlen, const char *data,
+                     size_t len);
+/* Lock held, from hub_tick: heartbeats, resyncs, reaping, delayed webhooks,
+ * snapshots overdue. */
+void hub_cluster_tick_locked(struct hub *h, uint64_t now);
+/* REST queries answered from Redis; false when q is not one. */
+bool hub_cluster_rest(struct hub *h, size_t app, const struct rest_query *q,
+                      rest_answer_fn *done, void *arg);
+/* A REST publish to a cache channel: its last event goes to Redis too. */
+void hub_cluster_cache_put(struct hub *h, size_t app, const char *chan, size_t clen,
+                           const char *event, size_t elen, const char *data, size_t dlen);
+/* Before the link stops: tells the fleet this node leaves (waits up to 1 s). */
+void hub_cluster_leave(struct hub *h);
+/* Lock held: publishes chan's fleet count to every node, and its webhook. */
+void hub_cluster_send_count_locked(struct hub *h, size_t app, const char *chan,
+                                   size_t clen, unsigned count);
+/* hub_joined_now with the lock held. */
+void hub_joined_now_locked(struct hub *h, size_t app, const char *chan, size_t clen,
+                           bool presence, struct hub_joined *out);
+/* terminate_connections for the other nodes (through P#ctl). */
+void hub_cluster_terminate(struct hub *h, size_t app, const char *user, size_t ulen);
+/* Frees the bookkeeping (hub_free). */
+void hub_cluster_free(struct hub *h);
+/* Whether chan's state is the fleet's (distributed mode, not a user channel). */
+bool hub_cluster_on(const struct hub *h, const char *chan, size_t clen);
 
 /* Lock held: queues f to every worker holding subscribers of c. */
 void hub_publish_locked(struct hub *h, size_t app, const char *chan, size_t clen,

@@ -5,8 +5,8 @@
  * nodes publish to the local subscribers. The link runs on its own thread
  * (shared/bus_redis.c); its callbacks take the hub lock, and the hub calls
  * into the link only to queue a request, so the lock order stays hub, then
- * the link's inbox. Presence, counts, users and cache state stay local for
- * now (docs/architecture.md, "Distributed mode"). */
+ * the link's inbox. The cluster state (counts, presence, cache, heartbeats)
+ * is hub_cluster.c's. */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +14,7 @@
 
 #include "bus_redis.h"
 #include "chan.h"
+#include "cluster.h"
 #include "hub.h"
 #include "log.h"
 #include "mem.h"
@@ -39,20 +40,7 @@ struct pending {
 static void
 name_of(struct buf *b, const struct hub *h, size_t app, const char *chan, size_t clen)
 {
-    buf_printf(b, "mn:%u:%s:", h->cfg->redis.database, h->cfg->apps[app].id);
-    buf_append(b, chan, clen);
-}
-
-/* The payload: node id, '\n', excluded socket_id or nothing, '\n', frame. */
-static void
-payload_of(struct buf *b, const struct hub *h, const struct frame *f, const char *exclude)
-{
-    buf_append(b, h->node, NODE_LEN);
-    buf_putc(b, '\n');
-    if (exclude)
-        buf_puts(b, exclude);
-    buf_putc(b, '\n');
-    buf_append(b, f->data + LWS_PRE, f->len);
+    cluster_chan_name(b, h->cfg->redis.database, h->cfg->apps[app].id, chan, clen);
 }
 
 /* The app index and channel of pub/sub name; -1 when it is not ours. */
@@ -60,27 +48,21 @@ static int
 parse_name(const struct hub *h, const char *name, size_t nlen, size_t *app,
            const char **chan, size_t *clen)
 {
-    char prefix[32];
-    int plen = snprintf(prefix, sizeof(prefix), "mn:%u:", h->cfg->redis.database);
-    const char *rest, *colon;
+    const char *id;
+    size_t idlen;
     const struct mn_app *a;
 
-    if (plen < 0 || nlen <= (size_t)plen || memcmp(name, prefix, (size_t)plen) != 0)
-        return -1;
-    rest = name + plen;
-    /* Channel names never contain ':', app ids may. */
-    colon = memrchr(rest, ':', nlen - (size_t)plen);
-    if (colon == NULL ||
-        (a = config_app_by_id(h->cfg, rest, (size_t)(colon - rest))) == NULL)
+    if (cluster_chan_parse(name, nlen, h->cfg->redis.database, &id, &idlen, chan, clen) <
+            0 ||
+        (a = config_app_by_id(h->cfg, id, idlen)) == NULL)
         return -1;
     *app = (size_t)(a - h->cfg->apps);
-    *chan = colon + 1;
-    *clen = (size_t)(name + nlen - *chan);
     return 0;
 }
 
 /* Redis subscribed to name (the link's thread), or the deadline passed: the
- * channel's subscribers that wait for it get subscription_succeeded. */
+ * channel's subscribers that wait for it get subscription_succeeded (in the
+ * cluster's presence and cache channels, each from its own snapshot). */
 static void
 on_sub(void *arg, const char *name, size_t nlen, bool confirmed)
 {
@@ -96,6 +78,12 @@ on_sub(void *arg, const char *name, size_t nlen, bool confirmed)
     c = map_get(&h->apps[app].chans, chan, clen);
     if (c && c->confirming) {
         c->confirming = false;
+        if (hub_cluster_on(h, chan, clen) &&
+            (chan_kind_of(chan, clen) == CHAN_PRESENCE || chan_is_cache(chan, clen))) {
+            hub_cluster_confirmed_locked(h, app, chan, clen);
+            pthread_mutex_unlock(&h->lock);
+            return;
+        }
         for (size_t w = 0; w < h->nworkers; w++) {
             struct delivery *d;
 
@@ -115,35 +103,21 @@ static void
 on_msg(void *arg, const char *name, size_t nlen, const char *data, size_t len)
 {
     struct hub *h = arg;
-    char prefix[32];
-    int plen = snprintf(prefix, sizeof(prefix), "mn:%u:", h->cfg->redis.database);
-    const char *rest, *colon, *excl, *nl, *chan;
-    const struct mn_app *a;
+    const char *chan, *node, *text;
     char exclude[CHAN_SOCKET_ID_MAX + 1];
     struct frame *f;
     struct hchan *c;
-    size_t app, clen;
+    size_t app, clen, tlen;
 
-    if (plen < 0 || nlen <= (size_t)plen || memcmp(name, prefix, (size_t)plen) != 0 ||
-        len < NODE_LEN + 2 || data[NODE_LEN] != '\n' ||
-        memcmp(data, h->node, NODE_LEN) == 0)
+    if (parse_name(h, name, nlen, &app, &chan, &clen) < 0) {
+        hub_cluster_msg(h, name, nlen, data, len);
         return;
-    rest = name + plen;
-    /* Channel names never contain ':', app ids may. */
-    colon = memrchr(rest, ':', nlen - (size_t)plen);
-    if (colon == NULL ||
-        (a = config_app_by_id(h->cfg, rest, (size_t)(colon - rest))) == NULL)
+    }
+    if (cluster_envelope_parse(data, len, &node, exclude, sizeof(exclude), &text, &tlen) <
+            0 ||
+        memcmp(node, h->node, NODE_LEN) == 0)
         return;
-    app = (size_t)(a - h->cfg->apps);
-    chan = colon + 1;
-    clen = (size_t)(name + nlen - chan);
-    excl = data + NODE_LEN + 1;
-    nl = memchr(excl, '\n', len - NODE_LEN - 1);
-    if (nl == NULL || (size_t)(nl - excl) > CHAN_SOCKET_ID_MAX)
-        return;
-    memcpy(exclude, excl, (size_t)(nl - excl));
-    exclude[nl - excl] = '\0';
-    f = frame_new(nl + 1, len - (size_t)(nl + 1 - data));
+    f = frame_new(text, tlen);
     pthread_mutex_lock(&h->lock);
     c = map_get(&h->apps[app].chans, chan, clen);
     if (c)
@@ -168,6 +142,17 @@ hub_redis_start(struct hub *h)
     }
     h->node[NODE_LEN] = '\0';
     h->redis = bus_redis_new(&h->cfg->redis, on_msg, on_sub, h);
+    {
+        struct buf b = BUF_INIT;
+
+        /* Our snapshots, and the fleet's commands. */
+        cluster_node_name(&b, h->cfg->redis.database, h->node);
+        bus_redis_subscribe(h->redis, buf_data(&b), b.len);
+        buf_reset(&b);
+        cluster_ctl_name(&b, h->cfg->redis.database);
+        bus_redis_subscribe(h->redis, buf_data(&b), b.len);
+        buf_free(&b);
+    }
     if (bus_redis_start(h->redis) < 0) {
         log_err("gateway: cannot start the Redis thread");
         return -1;
@@ -180,6 +165,7 @@ hub_redis_start(struct hub *h)
 void
 hub_redis_stop(struct hub *h)
 {
+    hub_cluster_leave(h);
     bus_redis_stop(h->redis);
 }
 
@@ -214,7 +200,7 @@ publish(struct hub *h, size_t app, const char *chan, size_t clen, const struct f
     int rc;
 
     name_of(&name, h, app, chan, clen);
-    payload_of(&data, h, f, exclude);
+    cluster_envelope(&data, h->node, exclude, (const char *)f->data + LWS_PRE, f->len);
     rc = bus_redis_publish(h->redis, buf_data(&name), name.len, buf_data(&data), data.len,
                            done, arg);
     buf_free(&name);
@@ -283,6 +269,12 @@ hub_redis_rest_publish(struct hub *h, size_t app, const struct rest_query *q,
         const struct rest_event *ev = &q->events[e];
 
         for (size_t c = 0; c < ev->nchannels; c++, k++) {
+            size_t clen = strlen(ev->channels[c]);
+
+            /* Before the event: a joiner's snapshot after it finds it. */
+            if (chan_is_cache(ev->channels[c], clen))
+                hub_cluster_cache_put(h, app, ev->channels[c], clen, ev->name,
+                                      ev->name_len, ev->data, ev->data_len);
             if (publish(h, app, ev->channels[c], strlen(ev->channels[c]), frames[k],
                         ev->socket_id, on_published, p) < 0) {
                 atomic_store(&p->failed, true);

@@ -47,6 +47,7 @@ struct item {
     enum webhook_kind kind;
     uint64_t due_ms; /* delayed kinds: when it is sent */
     bool cancelled;  /* delayed and cancelled: freed when its turn comes */
+    bool settled;    /* webhook_event.settled: no delay, pair or de-duplication */
     char *key;       /* pair key: 'c' channel, or 'm' channel '\0' user id */
     size_t key_len;
     char *json; /* the event object */
@@ -179,6 +180,7 @@ webhook_post(struct webhook *wh, size_t app, const struct webhook_event *ev)
     it = xcalloc(1, sizeof(*it));
     it->app = app;
     it->kind = ev->kind;
+    it->settled = ev->settled;
     set_key(it, ev);
     webhook_msg_event(&b, ev);
     it->len = b.len;
@@ -373,7 +375,7 @@ accept_item(struct webhook *wh, struct item *it)
     struct map_node *node;
     bool created;
 
-    switch (it->kind) {
+    switch (it->settled ? WEBHOOK_KIND_COUNT : it->kind) {
     case WEBHOOK_CHANNEL_VACATED:
     case WEBHOOK_MEMBER_REMOVED:
         it->due_ms = now + DELAY_MS;

@@ -58,6 +58,8 @@ delivery_new(size_t app, const char *chan, size_t clen, struct frame *f,
 static void
 delivery_free(struct delivery *d)
 {
+    if (d->kind == DELIVERY_READY)
+        frame_unref(d->ptr);
     frame_unref(d->frame);
     free(d);
 }

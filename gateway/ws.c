@@ -172,6 +172,18 @@ joined_ready(struct worker *w, struct delivery *d)
 
     if (wc == NULL)
         return;
+    if (d->exclude[0]) { /* one subscriber's snapshot (distributed mode) */
+        for (size_t i = 0; i < wc->n; i++) {
+            if (wc->since[i] != SINCE_WAITING || strcmp(wc->v[i]->socket_id, d->exclude))
+                continue;
+            wc->since[i] = d->seq;
+            ws_send_frame(wc->v[i], frame_ref(d->frame));
+            if (d->ptr)
+                ws_send_frame(wc->v[i], frame_ref(d->ptr));
+            break;
+        }
+        return;
+    }
     for (size_t i = 0; i < wc->n; i++) {
         struct hub_joined j = {0};
 

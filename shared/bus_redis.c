@@ -48,7 +48,7 @@
 #define SUB_BATCH 256
 #define SUB_CONFIRM_MS 1000 /* a new name counts as live after this at the latest */
 
-enum op_kind { OP_PUB, OP_SUB, OP_UNSUB };
+enum op_kind { OP_PUB, OP_SUB, OP_UNSUB, OP_CMD };
 
 /* A request from another thread; owns its copies. */
 struct op {
@@ -60,6 +60,11 @@ struct op {
     size_t nlen;
     char *data;
     size_t len;
+    /* OP_CMD: the arguments (argv[i] owned) and who gets the reply. */
+    size_t argc;
+    char **argv;
+    size_t *lens;
+    bus_redis_reply_fn *reply_fn;
     /* A PUBLISH sent and not answered: in r's in-flight list, oldest
      * first, until answered or past PUB_DEADLINE_MS (then done(false) at
      * once; the op waits for hiredis's callback without a done). */
@@ -82,6 +87,7 @@ struct bus_redis {
     pthread_t thread;
     atomic_bool up;
     atomic_bool gave_up;
+    atomic_uint ups; /* times the link came up */
     /* Everything below belongs to the link's thread. */
     uv_loop_t loop;
     uv_async_t wake;
@@ -103,6 +109,10 @@ struct bus_redis {
 static void
 op_free(struct op *o)
 {
+    for (size_t i = 0; i < o->argc; i++)
+        free(o->argv[i]);
+    free(o->argv);
+    free(o->lens);
     free(o->name);
     free(o->data);
     free(o);
@@ -113,6 +123,8 @@ op_fail(struct op *o)
 {
     if (o->kind == OP_PUB && o->done)
         o->done(o->arg, false);
+    if (o->kind == OP_CMD && o->reply_fn)
+        o->reply_fn(o->arg, NULL);
     op_free(o);
 }
 
@@ -160,6 +172,7 @@ on_ping_reply(redisAsyncContext *ac, void *reply, void *arg)
     r->ping_sent_ms = 0;
     if (!atomic_load(&r->up)) {
         atomic_store(&r->up, true);
+        atomic_fetch_add(&r->ups, 1);
         r->backoff_ms = BACKOFF_MIN_MS;
         log_info("redis: connected addr=%s:%d names=%zu", r->host, r->port,
                  r->names.count);
@@ -342,6 +355,10 @@ connect_all(struct bus_redis *r)
         redisAsyncCommand(r->pub, NULL, NULL, "AUTH %s", r->cfg->password);
         redisAsyncCommand(r->sub, NULL, NULL, "AUTH %s", r->cfg->password);
     }
+    /* The cluster state's keys live in the configured database (pub/sub
+     * names carry its number: pub/sub ignores databases). */
+    if (r->cfg->database)
+        redisAsyncCommand(r->pub, NULL, NULL, "SELECT %u", r->cfg->database);
     resubscribe(r);
     if (r->cfg->sentinel) {
         char host[256];
@@ -456,6 +473,18 @@ on_pub_reply(redisAsyncContext *ac, void *reply, void *arg)
     op_free(o);
 }
 
+/* A command's reply (NULL when the connection went away first). */
+static void
+on_cmd_reply(redisAsyncContext *ac, void *reply, void *arg)
+{
+    struct op *o = arg;
+
+    (void)ac;
+    if (o->reply_fn)
+        o->reply_fn(o->arg, reply);
+    op_free(o);
+}
+
 static void
 run_sub(struct bus_redis *r, struct op *o)
 {
@@ -513,7 +542,12 @@ on_wake(uv_async_t *handle)
     pthread_mutex_unlock(&r->lock);
     for (; o; o = next) {
         next = o->next;
-        if (o->kind != OP_PUB) {
+        if (o->kind == OP_CMD) {
+            if (r->stopping || !atomic_load(&r->up) || r->pub == NULL ||
+                redisAsyncCommandArgv(r->pub, on_cmd_reply, o, (int)o->argc,
+                                      (const char **)o->argv, o->lens) != REDIS_OK)
+                op_fail(o);
+        } else if (o->kind != OP_PUB) {
             run_sub(r, o);
             op_free(o);
         } else if (r->stopping || !atomic_load(&r->up) || r->pub == NULL ||
@@ -663,6 +697,35 @@ bus_redis_publish(struct bus_redis *r, const char *name, size_t nlen, const void
     o->done = done;
     o->arg = arg;
     return post(r, o);
+}
+
+int
+bus_redis_command(struct bus_redis *r, size_t argc, const char *const *argv,
+                  const size_t *lens, bus_redis_reply_fn *fn, void *arg)
+{
+    struct op *o;
+
+    if (!atomic_load(&r->up) || argc == 0)
+        return -1;
+    o = op_new(OP_CMD, "", 0);
+    o->argc = argc;
+    o->argv = xcalloc(argc, sizeof(*o->argv));
+    o->lens = xcalloc(argc, sizeof(*o->lens));
+    for (size_t i = 0; i < argc; i++) {
+        o->argv[i] = xmalloc(lens[i] + 1);
+        memcpy(o->argv[i], argv[i], lens[i]);
+        o->argv[i][lens[i]] = '\0';
+        o->lens[i] = lens[i];
+    }
+    o->reply_fn = fn;
+    o->arg = arg;
+    return post(r, o);
+}
+
+unsigned
+bus_redis_ups(const struct bus_redis *r)
+{
+    return atomic_load(&((struct bus_redis *)r)->ups);
 }
 
 bool

@@ -23,6 +23,10 @@ typedef void bus_redis_msg_fn(void *arg, const char *name, size_t nlen, const ch
  * logged; e.g. Redis down). Once per bus_redis_subscribe call that was not
  * undone first; runs on the link's thread, name borrowed. */
 typedef void bus_redis_sub_fn(void *arg, const char *name, size_t nlen, bool confirmed);
+/* The reply to one command (bus_redis_command), borrowed for the call; NULL
+ * when the command failed (connection lost, link stopped). */
+struct redisReply;
+typedef void bus_redis_reply_fn(void *arg, const struct redisReply *reply);
 /* The outcome of one publish: ok when Redis accepted it. */
 typedef void bus_redis_done_fn(void *arg, bool ok);
 
@@ -39,6 +43,15 @@ bool bus_redis_up(const struct bus_redis *r);
  * on the link's thread (or in bus_redis_stop's caller). */
 int bus_redis_publish(struct bus_redis *r, const char *name, size_t nlen,
                       const void *data, size_t len, bus_redis_done_fn *done, void *arg);
+/* Sends one command (arguments copied) on the command connection, in order
+ * with the PUBLISHes. Returns -1 without calling fn when the link is down or
+ * stopped; otherwise 0, and fn (may be NULL) is called once on the link's
+ * thread (or in bus_redis_stop's caller). */
+int bus_redis_command(struct bus_redis *r, size_t argc, const char *const *argv,
+                      const size_t *lens, bus_redis_reply_fn *fn, void *arg);
+/* How many times the link came up: a change means Redis may have lost what
+ * it held (a restart, a failover). */
+unsigned bus_redis_ups(const struct bus_redis *r);
 /* Adds name to (removes it from) the set of subscribed names. Calls for one
  * name must alternate; ignored once stopped. */
 void bus_redis_subscribe(struct bus_redis *r, const char *name, size_t nlen);

@@ -94,6 +94,17 @@ sign_md5_hex(const void *data, size_t len, char out[SIGN_MD5_LEN + 1])
     to_hex(md, sizeof(md), out);
 }
 
+void
+sign_sha1_hex(const void *data, size_t len, char out[SIGN_SHA1_LEN + 1])
+{
+    unsigned char md[SIGN_SHA1_LEN / 2];
+    unsigned int md_len = 0;
+
+    if (!EVP_Digest(data, len, md, &md_len, EVP_sha1(), NULL) || md_len != sizeof(md))
+        crypto_failed("SHA1");
+    to_hex(md, sizeof(md), out);
+}
+
 bool
 sign_equal(const char *want, size_t want_len, const char *got, size_t got_len)
 {

@@ -15,6 +15,10 @@
 /* out receives SIGN_HEX_LEN lowercase hex digits and a NUL. */
 void sign_hmac_hex(const char *secret, size_t secret_len, const void *msg, size_t len,
                    char out[SIGN_HEX_LEN + 1]);
+#define SIGN_SHA1_LEN 40
+/* out receives SIGN_SHA1_LEN lowercase hex digits and a NUL (a Lua script's
+ * EVALSHA name). */
+void sign_sha1_hex(const void *data, size_t len, char out[SIGN_SHA1_LEN + 1]);
 /* out receives SIGN_MD5_LEN lowercase hex digits and a NUL. */
 void sign_md5_hex(const void *data, size_t len, char out[SIGN_MD5_LEN + 1]);
 /* Constant-time equality of a computed hex digest and one received from the

@@ -39,6 +39,8 @@ struct webhook_event {
     size_t dlen;
     const char *socket_id;
     unsigned count;
+    bool settled; /* distributed mode: the 3 s delay, the pairs and cache_miss's
+                   * de-duplication were done fleet-wide (cluster.lua): send as is */
 };
 
 /* "channel_occupied", ...; NULL for an invalid kind. */

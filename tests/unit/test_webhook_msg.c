@@ -17,24 +17,26 @@ struct event_case {
 };
 
 static const struct event_case events[] = {
-    {{WEBHOOK_CHANNEL_OCCUPIED, S("c"), NULL, 0, NULL, 0, NULL, 0, NULL, 0},
+    {{WEBHOOK_CHANNEL_OCCUPIED, S("c"), NULL, 0, NULL, 0, NULL, 0, NULL, 0, false},
      "{\"name\":\"channel_occupied\",\"channel\":\"c\"}"},
-    {{WEBHOOK_CHANNEL_VACATED, S("c"), NULL, 0, NULL, 0, NULL, 0, NULL, 0},
+    {{WEBHOOK_CHANNEL_VACATED, S("c"), NULL, 0, NULL, 0, NULL, 0, NULL, 0, false},
      "{\"name\":\"channel_vacated\",\"channel\":\"c\"}"},
-    {{WEBHOOK_MEMBER_ADDED, S("presence-c"), S("u"), NULL, 0, NULL, 0, NULL, 0},
+    {{WEBHOOK_MEMBER_ADDED, S("presence-c"), S("u"), NULL, 0, NULL, 0, NULL, 0, false},
      "{\"name\":\"member_added\",\"channel\":\"presence-c\",\"user_id\":\"u\"}"},
-    {{WEBHOOK_MEMBER_REMOVED, S("presence-c"), S("u\"1"), NULL, 0, NULL, 0, NULL, 0},
+    {{WEBHOOK_MEMBER_REMOVED, S("presence-c"), S("u\"1"), NULL, 0, NULL, 0, NULL, 0,
+      false},
      "{\"name\":\"member_removed\",\"channel\":\"presence-c\",\"user_id\":\"u\\\"1\"}"},
     {{WEBHOOK_CLIENT_EVENT, S("private-c"), NULL, 0, S("client-x"), S("{\"a\":1}"), "1.2",
-      0},
+      0, false},
      "{\"name\":\"client_event\",\"channel\":\"private-c\",\"event\":\"client-x\","
      "\"data\":\"{\\\"a\\\":1}\",\"socket_id\":\"1.2\"}"},
-    {{WEBHOOK_CLIENT_EVENT, S("presence-c"), S("u"), S("client-x"), S("hi"), "1.2", 0},
+    {{WEBHOOK_CLIENT_EVENT, S("presence-c"), S("u"), S("client-x"), S("hi"), "1.2", 0,
+      false},
      "{\"name\":\"client_event\",\"channel\":\"presence-c\",\"event\":\"client-x\","
      "\"data\":\"hi\",\"socket_id\":\"1.2\",\"user_id\":\"u\"}"},
-    {{WEBHOOK_CACHE_MISS, S("cache-c"), NULL, 0, NULL, 0, NULL, 0, NULL, 0},
+    {{WEBHOOK_CACHE_MISS, S("cache-c"), NULL, 0, NULL, 0, NULL, 0, NULL, 0, false},
      "{\"name\":\"cache_miss\",\"channel\":\"cache-c\"}"},
-    {{WEBHOOK_SUBSCRIPTION_COUNT, S("c"), NULL, 0, NULL, 0, NULL, 0, NULL, 7},
+    {{WEBHOOK_SUBSCRIPTION_COUNT, S("c"), NULL, 0, NULL, 0, NULL, 0, NULL, 7, false},
      "{\"name\":\"subscription_count\",\"channel\":\"c\",\"subscription_count\":7}"},
 };
 

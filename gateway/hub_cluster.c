@@ -1,0 +1,840 @@
+/* hub_cluster.c - the hub's share of the cluster state in Redis
+ * (distributed mode; shared/cluster.lua does the changes, shared/cluster.c
+ * the calls). The node tells Redis its absolute subscriber count of a
+ * channel whenever it changes, and whether it holds a presence member;
+ * Redis answers with the fleet-wide transitions this change made, and this
+ * node acts on them: webhooks (channel_vacated and member_removed after a
+ * 3 s delay that Redis confirms), subscription counts. Member events are
+ * published by the script itself, so every node (this one too) delivers
+ * them from Redis, in Redis's order.
+ *
+ * A presence or cache channel's subscriber gets subscription_succeeded from
+ * a snapshot the script publishes to the node's own name after the change:
+ * the pub/sub connection sees it in order with the channel's events, so
+ * the subscriber gets exactly what happened after it (hub->seq at that
+ * point). Without an answer within SNAPSHOT_MS it is answered from local
+ * state.
+ *
+ * Heartbeats: every second a "beat" tells the node's state (lost: Redis
+ * lost it, restore silently; dead: declared dead, restore with events) and
+ * which nodes are overdue, which are reaped (their members removed, with the
+ * events and webhooks they are owed). A clean stop marks the node as gone so
+ * the others reap it at once. Lock order: hub, then the link's inbox. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "bus_redis.h"
+#include "chan.h"
+#include "clock.h"
+#include "cluster.h"
+#include "hub.h"
+#include "log.h"
+#include "mem.h"
+#include "msg.h"
+#include "webhook.h"
+#include "worker.h"
+#include "hub_int.h"
+#include "mn.h"
+
+#define BEAT_EVERY_MS 1000 /* heartbeat checks; recorded every node-heartbeat */
+#define SNAPSHOT_MS 3000   /* a joiner's snapshot overdue: answered locally */
+#define WEBHOOK_DELAY_MS 3000
+#define COUNT_EVERY_CHANGE_MAX 100
+#define COUNT_THROTTLE_MS 5000
+
+/* What a reply callback needs. */
+struct creq {
+    struct hub *h;
+    const char *op;
+    size_t app;
+    const struct rest_query *q; /* queries: borrowed until done */
+    rest_answer_fn *done;
+    void *arg;
+    struct cdelay *delay; /* "confirm" */
+};
+
+bool
+hub_cluster_on(const struct hub *h, const char *chan, size_t clen)
+{
+    return h->redis != NULL && chan_kind_of(chan, clen) != CHAN_USER;
+}
+
+/* Sends c (freed here); fn gets the reply with req (freed by fn). Lock held
+ * or not. Returns -1 when the link is down (req freed, fn not called). */
+static int
+send_cmd(struct hub *h, struct cluster_cmd *c, bus_redis_reply_fn *fn, struct creq *req)
+{
+    int rc = bus_redis_command(h->redis, c->argc, (const char *const *)c->argv, c->lens,
+                               fn, req);
+
+    if (rc < 0)
+        free(req);
+    cluster_cmd_free(c);
+    return rc;
+}
+
+static struct creq *
+req_new(struct hub *h, const char *op)
+{
+    struct creq *r = xcalloc(1, sizeof(*r));
+
+    r->h = h;
+    r->op = op;
+    return r;
+}
+
+static void
+start(struct hub *h, struct cluster_cmd *c, const char *op, bool full)
+{
+    cluster_cmd_start(c, op, h->cfg->redis.database, h->node, full);
+}
+
+/* --- transitions --- */
+
+static void
+post_hook(struct hub *h, size_t app, enum webhook_kind kind, const char *chan,
+          size_t clen, const char *user, size_t ulen, unsigned count)
+{
+    struct webhook_event ev = {0};
+
+    if (!webhook_wanted(h->webhook, app, kind))
+        return;
+    ev.kind = kind;
+    ev.channel = chan;
+    ev.clen = clen;
+    ev.user_id = user;
+    ev.ulen = ulen;
+    ev.count = count;
+    ev.settled = true; /* delays and pairs were Redis's business */
+    webhook_post(h->webhook, app, &ev);
+}
+
+static void
+delay_add(struct hub *h, size_t app, char kind, const struct cluster_transition *t)
+{
+    struct cdelay *d;
+
+    if (!webhook_wanted(h->webhook, app,
+                        kind == 'v' ? WEBHOOK_CHANNEL_VACATED : WEBHOOK_MEMBER_REMOVED))
+        return;
+    d = xcalloc(1, sizeof(*d));
+    d->due_ms = mn_now_ms() + WEBHOOK_DELAY_MS;
+    d->app = app;
+    d->kind = kind;
+    d->chan = xstrndup(t->chan, t->clen);
+    d->clen = t->clen;
+    if (kind == 'v') {
+        d->token = xstrndup(t->a, t->a_len);
+        d->tlen = t->a_len;
+    } else {
+        d->user = xstrndup(t->a, t->a_len);
+        d->ulen = t->a_len;
+        d->token = xstrndup(t->b, t->b_len);
+        d->tlen = t->b_len;
+    }
+    if (h->cl.delays_tail == NULL)
+        h->cl.delays_tail = &h->cl.delays;
+    *h->cl.delays_tail = d;
+    h->cl.delays_tail = &d->next;
+}
+
+static void
+delay_free(struct cdelay *d)
+{
+    free(d->chan);
+    free(d->user);
+    free(d->token);
+    free(d);
+}
+
+static bool
+counted_kind(const char *chan, size_t clen)
+{
+    enum chan_kind kind = chan_kind_of(chan, clen);
+
+    return kind != CHAN_PRESENCE && kind != CHAN_USER && kind != CHAN_INVALID;
+}
+
+void
+hub_cluster_send_count_locked(struct hub *h, size_t app, const char *chan, size_t clen,
+                              unsigned count)
+{
+    struct buf f = BUF_INIT, name = BUF_INIT, env = BUF_INIT;
+
+    msg_subscription_count(&f, chan, clen, count);
+    cluster_chan_name(&name, h->cfg->redis.database, h->cfg->apps[app].id, chan, clen);
+    cluster_envelope(&env, CLUSTER_ANY_NODE, NULL, buf_data(&f), f.len);
+    bus_redis_publish(h->redis, buf_data(&name), name.len, buf_data(&env), env.len, NULL,
+                      NULL);
+    buf_free(&f);
+    buf_free(&name);
+    buf_free(&env);
+    post_hook(h, app, WEBHOOK_SUBSCRIPTION_COUNT, chan, clen, NULL, 0, count);
+}
+
+/* Lock held: the fleet's count of chan is now count (Pusher's cadence: at
+ * once up to 100 subscribers, then at most every 5 s; hub_tick sends a
+ * throttled one through the local channel's count_pending). */
+static void
+count_changed_locked(struct hub *h, size_t app, const char *chan, size_t clen,
+                     unsigned count)
+{
+    struct hchan *c = map_get(&h->apps[app].chans, chan, clen);
+    uint64_t now = mn_now_ms();
+    bool created;
+
+    if (c)
+        c->fleet_subs = count;
+    if (!h->cfg->apps[app].subscription_count || count == 0 || !counted_kind(chan, clen))
+        return;
+    if (c == NULL || count <= COUNT_EVERY_CHANGE_MAX ||
+        now - c->count_sent_ms >= COUNT_THROTTLE_MS) {
+        hub_cluster_send_count_locked(h, app, chan, clen, count);
+        if (c) {
+            c->count_sent_ms = now;
+            c->count_pending = false;
+        }
+    } else if (!c->count_pending) {
+        c->count_pending = true;
+        map_upsert(&h->apps[app].count_pending, chan, clen, &created);
+    }
+}
+
+static void
+on_transition(void *arg, const struct cluster_transition *t)
+{
+    struct hub *h = arg;
+    const struct mn_app *a = config_app_by_id(h->cfg, t->app_id, t->alen);
+    size_t app;
+
+    if (a == NULL)
+        return;
+    app = (size_t)(a - h->cfg->apps);
+    switch (t->kind) {
+    case 'o':
+        post_hook(h, app, WEBHOOK_CHANNEL_OCCUPIED, t->chan, t->clen, NULL, 0, 0);
+        break;
+    case 'v':
+        delay_add(h, app, 'v', t);
+        break;
+    case 'a':
+        post_hook(h, app, WEBHOOK_MEMBER_ADDED, t->chan, t->clen, t->a, t->a_len, 0);
+        break;
+    case 'r':
+        delay_add(h, app, 'r', t);
+        break;
+    case 'm':
+        post_hook(h, app, WEBHOOK_CACHE_MISS, t->chan, t->clen, NULL, 0, 0);
+        break;
+    case 'c':
+        count_changed_locked(h, app, t->chan, t->clen, (unsigned)strtoul(t->a, NULL, 10));
+        break;
+    default: /* 'O', 'A': back within the delay, nothing to send */
+        break;
+    }
+}
+
+/* The reply of "sub", "reap" or "sync" (the link's thread). */
+static void
+on_change(void *arg, const struct redisReply *reply)
+{
+    struct creq *r = arg;
+    struct hub *h = r->h;
+    const char *status = cluster_status(reply);
+
+    pthread_mutex_lock(&h->lock);
+    if (strcmp(r->op, "sync") == 0)
+        h->cl.sync_busy = false;
+    if (status == NULL) {
+        /* Lost on the way (or an error): the next sync sets it right. */
+        if (reply && reply->type == REDIS_REPLY_ERROR)
+            log_warn("cluster: %s failed: %s", r->op, reply->str);
+        h->cl.resync = true;
+    } else if (strcmp(status, "unregistered") == 0) {
+        h->cl.resync = true; /* the next beat tells lost from dead */
+        h->cl.next_beat_ms = 0;
+    } else {
+        if (strcmp(r->op, "sync") == 0)
+            h->cl.registered = true;
+        cluster_transitions(reply, on_transition, h);
+    }
+    pthread_mutex_unlock(&h->lock);
+    free(r);
+}
+
+/* --- changes --- */
+
+void
+hub_cluster_sub_locked(struct hub *h, size_t app, const char *chan, size_t clen,
+                       unsigned count, int member, const char *user, size_t ulen,
+                       const char *info, size_t ilen)
+{
+    struct cluster_cmd c = {0};
+
+    if (!hub_cluster_on(h, chan, clen) || h->cl.leaving)
+        return;
+    start(h, &c, "sub", false);
+    cluster_cmd_sub(&c, h->cfg->apps[app].id, chan, clen, (long)count, member, user, ulen,
+                    info, ilen, 0, false, !h->cl.registered);
+    if (send_cmd(h, &c, on_change, req_new(h, "sub")) < 0)
+        h->cl.resync = true;
+}
+
+/* Lock held: asks for j's snapshot. */
+static void
+ask_snapshot(struct hub *h, struct cjoin *j)
+{
+    struct cluster_cmd c = {0};
+
+    j->sent = true;
+    start(h, &c, "sub", false);
+    cluster_cmd_sub(&c, h->cfg->apps[j->app].id, j->chan, j->clen, -1, -1, NULL, 0, NULL,
+                    0, j->token, chan_is_cache(j->chan, j->clen), !h->cl.registered);
+    send_cmd(h, &c, on_change, req_new(h, "snapshot"));
+    /* Down: the join is answered locally once overdue. */
+}
+
+void
+hub_cluster_join_locked(struct hub *h, size_t app, const char *chan, size_t clen,
+                        size_t w, const char *socket_id, const struct hchan *ch)
+{
+    struct cjoin *j = xcalloc(1, sizeof(*j) + clen + 1);
+    char key[24];
+    bool created;
+
+    j->token = ++h->cl.next_token;
+    j->app = app;
+    j->w = w;
+    j->since_ms = mn_now_ms();
+    snprintf(j->socket_id, sizeof(j->socket_id), "%s", socket_id);
+    memcpy(j->chan, chan, clen);
+    j->clen = clen;
+    snprintf(key, sizeof(key), "%llu", (unsigned long long)j->token);
+    map_upsert(&h->cl.joins, key, strlen(key), &created)->val = j;
+    if (!ch->confirming)
+        ask_snapshot(h, j);
+}
+
+void
+hub_cluster_confirmed_locked(struct hub *h, size_t app, const char *chan, size_t clen)
+{
+    size_t bucket = 0;
+    struct map_node *it = NULL;
+
+    while (map_next(&h->cl.joins, &bucket, &it)) {
+        struct cjoin *j = it->val;
+
+        if (!j->sent && j->app == app && j->clen == clen &&
+            memcmp(j->chan, chan, clen) == 0)
+            ask_snapshot(h, j);
+    }
+}
+
+/* Lock held: answers j (removed from the map by the caller) with
+ * subscription_succeeded built from presence (NULL: none) and the cache
+ * part of s (NULL: local state), as of now. */
+static void
+answer_join(struct hub *h, struct cjoin *j, const struct buf *presence,
+            const struct cluster_snapshot *s)
+{
+    struct buf out = BUF_INIT;
+    struct delivery *d;
+    struct frame *extra = NULL;
+    bool is_presence = chan_kind_of(j->chan, j->clen) == CHAN_PRESENCE;
+    struct hub_joined local = {0};
+
+    if (s == NULL) /* no snapshot: the node's own view */
+        hub_joined_now_locked(h, j->app, j->chan, j->clen, is_presence, &local);
+    msg_subscription_succeeded(&out, j->chan, j->clen,
+                               is_presence ? buf_data(s ? presence : &local.presence)
+                                           : NULL,
+                               is_presence ? (s ? presence : &local.presence)->len : 0);
+    d = delivery_new(j->app, j->chan, j->clen, frame_new(buf_data(&out), out.len),
+                     j->socket_id);
+    d->kind = DELIVERY_READY;
+    d->seq = h->seq;
+    if (s && s->cache == 'c') {
+        const char *ev, *data;
+        size_t elen, dlen;
+
+        if (cluster_cache_entry_parse(s->entry, s->entry_len, &ev, &elen, &data, &dlen) ==
+            0) {
+            buf_reset(&out);
+            msg_event(&out, ev, elen, j->chan, j->clen, data, dlen, NULL, 0);
+            extra = frame_new(buf_data(&out), out.len);
+        }
+    } else if (s && s->cache == 'x') {
+        static const char miss[] = "pusher:cache_miss";
+
+        buf_reset(&out);
+        msg_event(&out, miss, sizeof(miss) - 1, j->chan, j->clen, NULL, 0, NULL, 0);
+        extra = frame_new(buf_data(&out), out.len);
+    } else if (s == NULL && local.cached) {
+        extra = local.cached;
+        local.cached = NULL;
+    } else if (s == NULL && local.cache_miss) {
+        static const char miss[] = "pusher:cache_miss";
+
+        buf_reset(&out);
+        msg_event(&out, miss, sizeof(miss) - 1, j->chan, j->clen, NULL, 0, NULL, 0);
+        extra = frame_new(buf_data(&out), out.len);
+    }
+    d->ptr = extra;
+    worker_post(h->workers[j->w], d);
+    buf_free(&out);
+    buf_free(&local.presence);
+    frame_unref(local.cached);
+}
+
+/* A snapshot on the node's name (the link's thread). */
+static void
+on_snapshot(struct hub *h, const char *data, size_t len)
+{
+    struct cluster_snapshot s;
+    struct buf presence = BUF_INIT;
+    struct cjoin *j;
+    char key[24];
+
+    if (cluster_snapshot_parse(data, len, &s) < 0 ||
+        cluster_snapshot_presence(&s, &presence) < 0) {
+        log_warn("cluster: garbled snapshot (%zu bytes)", len);
+        buf_free(&presence);
+        return;
+    }
+    snprintf(key, sizeof(key), "%llu", (unsigned long long)s.token);
+    pthread_mutex_lock(&h->lock);
+    j = map_del(&h->cl.joins, key, strlen(key));
+    if (j)
+        answer_join(h, j, &presence, &s);
+    pthread_mutex_unlock(&h->lock);
+    free(j);
+    buf_free(&presence);
+}
+
+/* A fleet-wide command (the link's thread). */
+static void
+on_ctl(struct hub *h, const char *data, size_t len)
+{
+    const char *app_id, *user, *nl;
+    const struct mn_app *a;
+
+    if (len < 3 || data[0] != CLUSTER_CTL_TERMINATE || data[1] != '\n')
+        return;
+    app_id = data + 2;
+    nl = memchr(app_id, '\n', len - 2);
+    if (nl == NULL)
+        return;
+    user = nl + 1;
+    a = config_app_by_id(h->cfg, app_id, (size_t)(nl - app_id));
+    if (a)
+        hub_users_terminate(h, (size_t)(a - h->cfg->apps), user,
+                            (size_t)(data + len - user));
+}
+
+bool
+hub_cluster_msg(struct hub *h, const char *name, size_t nlen, const char *data,
+                size_t len)
+{
+    struct buf own = BUF_INIT;
+    bool mine;
+
+    cluster_node_name(&own, h->cfg->redis.database, h->node);
+    mine = own.len == nlen && memcmp(buf_data(&own), name, nlen) == 0;
+    if (mine) {
+        buf_free(&own);
+        on_snapshot(h, data, len);
+        return true;
+    }
+    buf_reset(&own);
+    cluster_ctl_name(&own, h->cfg->redis.database);
+    mine = own.len == nlen && memcmp(buf_data(&own), name, nlen) == 0;
+    buf_free(&own);
+    if (mine)
+        on_ctl(h, data, len);
+    return mine;
+}
+
+/* --- heartbeats, resyncs, reaping --- */
+
+/* Lock held: tells Redis everything this node holds (silent: Redis lost it,
+ * restore without events). */
+static void
+sync_locked(struct hub *h, bool silent)
+{
+    struct cluster_cmd c = {0};
+
+    start(h, &c, "sync", false);
+    cluster_cmd_sync_mode(&c, silent);
+    for (size_t a = 0; a < h->cfg->napps; a++) {
+        const char *id = h->cfg->apps[a].id;
+        size_t bucket = 0;
+        struct map_node *it = NULL;
+
+        while (map_next(&h->apps[a].chans, &bucket, &it)) {
+            const struct hchan *ch = it->val;
+            size_t mb = 0;
+            struct map_node *m = NULL;
+
+            if (ch->subs == 0 || !hub_cluster_on(h, it->key, it->len))
+                continue;
+            cluster_cmd_sync_count(&c, id, it->key, it->len, ch->subs);
+            while (map_next(&ch->members, &mb, &m)) {
+                const struct hmember *mem = m->val;
+
+                cluster_cmd_sync_member(&c, id, it->key, it->len, m->key, m->len,
+                                        mem->info, mem->info_len);
+            }
+        }
+    }
+    h->cl.sync_busy = true;
+    h->cl.resync = false;
+    if (send_cmd(h, &c, on_change, req_new(h, "sync")) < 0) {
+        h->cl.sync_busy = false;
+        h->cl.resync = true;
+    } else {
+        log_info("cluster: state sent to Redis (%s) node=%s",
+                 silent ? "Redis had lost it" : "checked", h->node);
+    }
+}
+
+static void
+reap_locked(struct hub *h, const char *dead, size_t len)
+{
+    struct cluster_cmd c = {0};
+    char id[CLUSTER_NODE_LEN + 1];
+
+    if (len != CLUSTER_NODE_LEN)
+        return;
+    memcpy(id, dead, len);
+    id[len] = '\0';
+    log_info("cluster: node %s missed its heartbeats, removing its connections", id);
+    start(h, &c, "reap", false);
+    cluster_cmd_reap(&c, id, (uint64_t)h->cfg->redis.node_timeout * 1000);
+    send_cmd(h, &c, on_change, req_new(h, "reap"));
+}
+
+static void
+on_beat(void *arg, const struct redisReply *reply)
+{
+    struct creq *r = arg;
+    struct hub *h = r->h;
+    const char *status = cluster_status(reply);
+    uint64_t now = mn_now_ms();
+
+    pthread_mutex_lock(&h->lock);
+    h->cl.beat_busy = false;
+    if (status == NULL) {
+        if (reply && reply->type == REDIS_REPLY_ERROR)
+            log_warn("cluster: heartbeat failed: %s", reply->str);
+    } else if (!h->cl.leaving) {
+        bool lost = strcmp(status, "lost") == 0, dead = strcmp(status, "dead") == 0;
+
+        if (dead)
+            log_warn("cluster: this node was declared dead; registering again node=%s",
+                     h->node);
+        /* Lost: Redis forgot us (FLUSHALL, a restart without persistence):
+         * restore silently, unless we never registered (all is news). */
+        if ((lost || dead || h->cl.resync) && !h->cl.sync_busy)
+            sync_locked(h, lost && h->cl.registered);
+        else if (!lost && !dead)
+            h->cl.registered = true;
+        /* Right after our own link came back, the others may not have had
+         * the time to beat: wait one heartbeat before declaring anyone dead. */
+        if (now - h->cl.up_since_ms >=
+            (uint64_t)h->cfg->redis.node_heartbeat * 1000 + BEAT_EVERY_MS)
+            for (size_t i = 1; i < reply->elements; i++)
+                if (reply->element[i]->type == REDIS_REPLY_STRING)
+                    reap_locked(h, reply->element[i]->str, reply->element[i]->len);
+    }
+    pthread_mutex_unlock(&h->lock);
+    free(r);
+}
+
+static void
+on_confirm(void *arg, const struct redisReply *reply)
+{
+    struct creq *r = arg;
+    struct hub *h = r->h;
+    struct cdelay *d = r->delay;
+
+    if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
+        pthread_mutex_lock(&h->lock);
+        post_hook(h, d->app,
+                  d->kind == 'v' ? WEBHOOK_CHANNEL_VACATED : WEBHOOK_MEMBER_REMOVED,
+                  d->chan, d->clen, d->user, d->ulen, 0);
+        pthread_mutex_unlock(&h->lock);
+    }
+    delay_free(d);
+    free(r);
+}
+
+/* Lock held: the delayed webhooks that are due ask Redis whether they still
+ * are. */
+static void
+release_delays_locked(struct hub *h, uint64_t now)
+{
+    struct cdelay *d;
+
+    while ((d = h->cl.delays) != NULL && d->due_ms <= now) {
+        struct cluster_cmd c = {0};
+        struct creq *r;
+
+        h->cl.delays = d->next;
+        if (h->cl.delays == NULL)
+            h->cl.delays_tail = &h->cl.delays;
+        start(h, &c, "confirm", false);
+        cluster_cmd_confirm(&c, d->kind, h->cfg->apps[d->app].id, d->chan, d->clen,
+                            d->user, d->ulen, d->token, d->tlen);
+        r = req_new(h, "confirm");
+        r->delay = d;
+        if (send_cmd(h, &c, on_confirm, r) < 0) {
+            log_warn("cluster: Redis down, a delayed %s webhook is dropped",
+                     d->kind == 'v' ? "channel_vacated" : "member_removed");
+            delay_free(d);
+        }
+    }
+}
+
+/* Lock held: joiners whose snapshot did not come are answered locally. */
+static void
+expire_joins_locked(struct hub *h, uint64_t now)
+{
+    size_t bucket = 0;
+    struct map_node *it = NULL;
+
+    while (map_next(&h->cl.joins, &bucket, &it)) {
+        struct cjoin *j = it->val;
+
+        if (now - j->since_ms < SNAPSHOT_MS)
+            continue;
+        log_warn("cluster: no snapshot from Redis within %d ms, answered from this "
+                 "node's view channel=%.*s",
+                 SNAPSHOT_MS, (int)j->clen, j->chan);
+        map_del(&h->cl.joins, it->key, it->len);
+        answer_join(h, j, NULL, NULL);
+        free(j);
+        bucket = 0; /* the map changed: start over */
+        it = NULL;
+    }
+}
+
+void
+hub_cluster_tick_locked(struct hub *h, uint64_t now)
+{
+    unsigned ups;
+
+    if (h->redis == NULL || h->cl.leaving)
+        return;
+    if (h->cl.joins.count)
+        expire_joins_locked(h, now);
+    release_delays_locked(h, now);
+    if (!bus_redis_up(h->redis))
+        return;
+    ups = bus_redis_ups(h->redis);
+    if (ups != h->cl.ups_seen) {
+        /* Back (or first up): the next beat says what Redis still knows. */
+        h->cl.ups_seen = ups;
+        h->cl.up_since_ms = now;
+        h->cl.resync = true;
+        h->cl.next_beat_ms = 0;
+    }
+    if (h->cl.beat_busy || now < h->cl.next_beat_ms)
+        return;
+    {
+        struct cluster_cmd c = {0};
+        bool record = now >= h->cl.next_record_ms;
+
+        /* EVAL with the whole script: it also puts the script back into a
+         * Redis that lost it (SCRIPT FLUSH, a new master). */
+        start(h, &c, "beat", true);
+        cluster_cmd_beat(&c, (uint64_t)h->cfg->redis.node_timeout * 1000, record);
+        h->cl.beat_busy = true;
+        h->cl.next_beat_ms = now + BEAT_EVERY_MS;
+        if (record)
+            h->cl.next_record_ms = now + (uint64_t)h->cfg->redis.node_heartbeat * 1000;
+        if (send_cmd(h, &c, on_beat, req_new(h, "beat")) < 0)
+            h->cl.beat_busy = false;
+    }
+}
+
+/* --- REST queries --- */
+
+static void
+on_query(void *arg, const struct redisReply *reply)
+{
+    struct creq *r = arg;
+    struct rest_answer ans = {0};
+    struct rest_chan_stat *st = NULL, one;
+    char **users = NULL;
+    size_t n = 0;
+    int rc = -1;
+
+    if (reply && reply->type != REDIS_REPLY_ERROR) {
+        switch (r->q->op) {
+        case REST_CHANNELS:
+            rc = cluster_parse_channels(reply, &st, &n);
+            ans.chans = st;
+            ans.nchans = n;
+            break;
+        case REST_CHANNEL:
+            rc = cluster_parse_channel(reply, r->q->channel, &one);
+            if (rc == 0 && !(r->q->info & REST_INFO_CACHE)) {
+                free((char *)one.cache_data);
+                free((char *)one.cache_event);
+                one.cache_data = one.cache_event = NULL;
+            }
+            ans.chans = &one;
+            ans.nchans = 1;
+            break;
+        default:
+            rc = cluster_parse_users(reply, &users, &n);
+            ans.users = (const char *const *)users;
+            ans.nusers = n;
+            break;
+        }
+    } else if (reply) {
+        log_warn("cluster: query failed: %s", reply->str);
+    }
+    if (rc < 0) {
+        memset(&ans, 0, sizeof(ans));
+        ans.status = 503;
+        ans.message = "Redis is unreachable: the channel state is unknown";
+    }
+    r->done(r->arg, &ans);
+    if (rc == 0 && r->q->op == REST_CHANNEL)
+        cluster_stat_clear(&one);
+    cluster_stats_free(st, r->q->op == REST_CHANNELS ? n : 0);
+    cluster_users_free(users, r->q->op == REST_USERS ? n : 0);
+    free(r);
+}
+
+bool
+hub_cluster_rest(struct hub *h, size_t app, const struct rest_query *q,
+                 rest_answer_fn *done, void *arg)
+{
+    struct cluster_cmd c = {0};
+    struct creq *r;
+    const char *id = h->cfg->apps[app].id;
+
+    if (h->redis == NULL ||
+        (q->op != REST_CHANNELS && q->op != REST_CHANNEL && q->op != REST_USERS))
+        return false;
+    if (q->op == REST_CHANNELS) {
+        char *pre = q->prefix ? xstrndup(q->prefix, q->prefix_len) : NULL;
+
+        start(h, &c, "channels", false);
+        cluster_cmd_channels(&c, id, pre);
+        free(pre);
+    } else {
+        char *chan = xstrndup(q->channel, q->channel_len);
+
+        start(h, &c, q->op == REST_CHANNEL ? "channel" : "users", false);
+        if (q->op == REST_CHANNEL)
+            cluster_cmd_channel(&c, id, chan);
+        else
+            cluster_cmd_users(&c, id, chan);
+        free(chan);
+    }
+    r = req_new(h, "query");
+    r->q = q;
+    r->done = done;
+    r->arg = arg;
+    if (send_cmd(h, &c, on_query, r) < 0) {
+        struct rest_answer ans = {0};
+
+        ans.status = 503;
+        ans.message = "Redis is unreachable: the channel state is unknown";
+        done(arg, &ans);
+    }
+    return true;
+}
+
+void
+hub_cluster_cache_put(struct hub *h, size_t app, const char *chan, size_t clen,
+                      const char *event, size_t elen, const char *data, size_t dlen)
+{
+    struct cluster_cmd c = {0};
+
+    if (h->redis == NULL)
+        return;
+    start(h, &c, "cache", false);
+    cluster_cmd_cache(&c, h->cfg->apps[app].id, chan, clen, event, elen, data, dlen,
+                      (uint64_t)h->cfg->apps[app].cache_ttl * 1000);
+    send_cmd(h, &c, NULL, NULL);
+}
+
+void
+hub_cluster_terminate(struct hub *h, size_t app, const char *user, size_t ulen)
+{
+    struct buf name = BUF_INIT, msg = BUF_INIT;
+
+    if (h->redis == NULL)
+        return;
+    cluster_ctl_name(&name, h->cfg->redis.database);
+    buf_putc(&msg, CLUSTER_CTL_TERMINATE);
+    buf_putc(&msg, '\n');
+    buf_puts(&msg, h->cfg->apps[app].id);
+    buf_putc(&msg, '\n');
+    buf_append(&msg, user, ulen);
+    if (bus_redis_publish(h->redis, buf_data(&name), name.len, buf_data(&msg), msg.len,
+                          NULL, NULL) < 0)
+        log_warn("cluster: Redis down, terminate_connections reached this node only");
+    buf_free(&name);
+    buf_free(&msg);
+}
+
+/* --- leaving --- */
+
+static void
+on_left(void *arg, const struct redisReply *reply)
+{
+    struct creq *r = arg;
+    struct hub *h = r->h;
+
+    (void)reply;
+    pthread_mutex_lock(&h->lock);
+    h->cl.left = true;
+    pthread_cond_signal(&h->left);
+    pthread_mutex_unlock(&h->lock);
+    free(r);
+}
+
+void
+hub_cluster_leave(struct hub *h)
+{
+    struct cluster_cmd c = {0};
+    struct timespec until;
+
+    if (h->redis == NULL)
+        return;
+    pthread_mutex_lock(&h->lock);
+    h->cl.leaving = true;
+    start(h, &c, "leave", false);
+    if (send_cmd(h, &c, on_left, req_new(h, "leave")) == 0) {
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        while (!h->cl.left && pthread_cond_timedwait(&h->left, &h->lock, &until) == 0)
+            ;
+        if (h->cl.left)
+            log_info("cluster: told the fleet this node leaves node=%s", h->node);
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+void
+hub_cluster_free(struct hub *h)
+{
+    size_t bucket = 0;
+    struct map_node *it = NULL;
+    struct cdelay *d, *next;
+
+    while (map_next(&h->cl.joins, &bucket, &it))
+        free(it->val);
+    map_clear(&h->cl.joins);
+    for (d = h->cl.delays; d; d = next) {
+        next = d->next;
+        delay_free(d);
+    }
+}

@@ -1,0 +1,326 @@
+-- cluster.lua - distributed mode's state changes and queries, run atomically
+-- by Redis (EVAL/EVALSHA with no keys; a single Redis or a Sentinel-managed
+-- master, never Redis Cluster). shared/cluster.c builds the calls and
+-- parses the answers; docs/architecture.md ("Cluster state") describes the
+-- keys. ARGV[1] is the operation, ARGV[2] the prefix "mn:{database}:",
+-- ARGV[3] the calling node's id.
+--
+-- Keys, after the prefix P:
+--   #nodes             zset node id -> last heartbeat (ms, Redis TIME); 0 = left
+--   #node:{id}         hash of what node id holds: "n\0app\0chan" -> its
+--                      subscriber count, "m\0app\0chan\0user" -> 1
+--   #dead:{id}         a node declared dead (1 h), so it can tell when it returns
+--   #token             counter behind the tokens of delayed webhooks
+--   {app}:chans        set of occupied channels
+--   {app}:n:{chan}     hash node id -> subscriber count on that node
+--   {app}:m:{chan}     hash user id -> nodes holding the user (presence)
+--   {app}:i:{chan}     hash user id -> user_info JSON
+--   {app}:c:{chan}     the cache channel's last event: "{event length}:{event}{data}"
+--   {app}:wv:{chan}    token of a channel_vacated webhook waiting its 3 s
+--   {app}:wm:{chan}\0{user}  the same for member_removed
+--   {app}:cm:{chan}    a cache_miss webhook was sent (5 s)
+-- Pub/sub: P{app}:{chan} carries a channel's events as
+-- "{node}\n{excluded socket_id}\n{frame}"; P#node:{id} carries what one node
+-- is told alone (join snapshots).
+--
+-- Transitions come back as groups of five strings: kind, app, channel, a, b.
+--   o / O  channel occupied (O: again within a vacated's delay; no webhook)
+--   v      channel vacated, a = token (send after 3 s if confirm says so)
+--   a / A  member added, a = user (A: back within a member_removed's delay)
+--   r      member removed, a = user, b = token
+--   c      subscription count changed, a = the count
+--   m      a cache channel's join found no cached event (first in 5 s: cache_miss)
+local op, P, node = ARGV[1], ARGV[2], ARGV[3]
+local NODES = P .. '#nodes'
+local ANY = '0000000000000000\n\n' -- envelope: every node delivers, nobody excluded
+local out = {}
+local silent = false
+
+local function now_ms()
+    local t = redis.call('TIME')
+    return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function push(kind, app, chan, a, b)
+    out[#out + 1] = kind
+    out[#out + 1] = app
+    out[#out + 1] = chan
+    out[#out + 1] = a or ''
+    out[#out + 1] = b or ''
+end
+
+local function token()
+    return node .. ':' .. redis.call('INCR', P .. '#token')
+end
+
+local function total(key)
+    local s = 0
+    for _, v in ipairs(redis.call('HVALS', key)) do
+        s = s + tonumber(v)
+    end
+    return s
+end
+
+local function publish(app, chan, event, inner)
+    redis.call('PUBLISH', P .. app .. ':' .. chan,
+        ANY .. '{"event":"' .. event .. '","channel":' .. cjson.encode(chan) ..
+        ',"data":' .. cjson.encode(inner) .. '}')
+end
+
+-- Node n's subscriber count of app/chan becomes c.
+local function set_count(n, app, chan, c)
+    local ck = P .. app .. ':n:' .. chan
+    local f = 'n\0' .. app .. '\0' .. chan
+    local before = total(ck)
+    if c > 0 then
+        redis.call('HSET', ck, n, c)
+        redis.call('HSET', P .. '#node:' .. n, f, c)
+    else
+        redis.call('HDEL', ck, n)
+        redis.call('HDEL', P .. '#node:' .. n, f)
+    end
+    local after = total(ck)
+    if before == after then
+        return
+    end
+    local wk = P .. app .. ':wv:' .. chan
+    if before == 0 then
+        redis.call('SADD', P .. app .. ':chans', chan)
+        if redis.call('DEL', wk) == 1 then
+            push('O', app, chan)
+        elseif not silent then
+            push('o', app, chan)
+        end
+    elseif after == 0 then
+        redis.call('SREM', P .. app .. ':chans', chan)
+        local tok = token()
+        redis.call('SET', wk, tok, 'PX', 5000)
+        push('v', app, chan, tok)
+    end
+    push('c', app, chan, tostring(after))
+end
+
+-- Whether node n holds user in app/chan becomes present.
+local function set_member(n, app, chan, user, info, present)
+    local nk = P .. '#node:' .. n
+    local f = 'm\0' .. app .. '\0' .. chan .. '\0' .. user
+    local had = redis.call('HEXISTS', nk, f) == 1
+    if had == present then
+        return
+    end
+    local mk, ik = P .. app .. ':m:' .. chan, P .. app .. ':i:' .. chan
+    local wk = P .. app .. ':wm:' .. chan .. '\0' .. user
+    if present then
+        redis.call('HSET', nk, f, 1)
+        if redis.call('HINCRBY', mk, user, 1) == 1 then
+            redis.call('HSET', ik, user, info)
+            if not silent then
+                publish(app, chan, 'pusher_internal:member_added',
+                    '{"user_id":' .. cjson.encode(user) .. ',"user_info":' .. info .. '}')
+                if redis.call('DEL', wk) == 1 then
+                    push('A', app, chan, user)
+                else
+                    push('a', app, chan, user)
+                end
+            end
+        end
+    else
+        redis.call('HDEL', nk, f)
+        if redis.call('HINCRBY', mk, user, -1) <= 0 then
+            redis.call('HDEL', mk, user)
+            redis.call('HDEL', ik, user)
+            publish(app, chan, 'pusher_internal:member_removed',
+                '{"user_id":' .. cjson.encode(user) .. '}')
+            local tok = token()
+            redis.call('SET', wk, tok, 'PX', 5000)
+            push('r', app, chan, user, tok)
+        end
+    end
+end
+
+-- "n\0app\0chan" or "m\0app\0chan\0user" -> kind, app, chan, user.
+local function split(f)
+    local a = string.find(f, '\0', 3, true)
+    local app = string.sub(f, 3, a - 1)
+    local c = string.find(f, '\0', a + 1, true)
+    if c == nil then
+        return string.sub(f, 1, 1), app, string.sub(f, a + 1)
+    end
+    return string.sub(f, 1, 1), app, string.sub(f, a + 1, c - 1), string.sub(f, c + 1)
+end
+
+-- Removes everything node n holds.
+local function release(n, keep)
+    for _, f in ipairs(redis.call('HKEYS', P .. '#node:' .. n)) do
+        if keep == nil or not keep[f] then
+            local kind, app, chan, user = split(f)
+            if kind == 'n' then
+                set_count(n, app, chan, 0)
+            elseif kind == 'm' then
+                set_member(n, app, chan, user, nil, false)
+            end
+        end
+    end
+end
+
+local function registered()
+    return redis.call('ZSCORE', NODES, node) ~= false
+end
+
+local function answer(status)
+    table.insert(out, 1, status)
+    return out
+end
+
+if op == 'sub' then
+    -- app, chan, count ('-': unchanged), member ('-' none, '1' present, '0' absent), user,
+    -- info, join token ('' none), cache ('1': a cache channel's join), fresh
+    -- ('1': the node never registered yet; it does now)
+    local app, chan = ARGV[4], ARGV[5]
+    if not registered() then
+        if ARGV[12] ~= '1' or redis.call('EXISTS', P .. '#dead:' .. node) == 1 then
+            return {'unregistered'}
+        end
+        redis.call('ZADD', NODES, now_ms(), node)
+    end
+    if ARGV[6] ~= '-' then
+        set_count(node, app, chan, tonumber(ARGV[6]))
+    end
+    if ARGV[7] ~= '-' then
+        set_member(node, app, chan, ARGV[8], ARGV[9], ARGV[7] == '1')
+    end
+    if ARGV[10] ~= '' then
+        -- The joiner's snapshot, published after everything above, so that
+        -- the node's pub/sub connection sees it in order with the channel's
+        -- events: "{token}\n{cache part}{presence part}"; cache part '-'
+        -- (not a cache channel), 'x' (miss) or 'c{length}:{entry}';
+        -- presence part: "{length}:{id}{length}:{info}" per member.
+        local parts = {ARGV[10], '\n'}
+        if ARGV[11] == '1' then
+            local e = redis.call('GET', P .. app .. ':c:' .. chan)
+            if e then
+                parts[#parts + 1] = 'c' .. #e .. ':' .. e
+            else
+                parts[#parts + 1] = 'x'
+                if redis.call('SET', P .. app .. ':cm:' .. chan, 1, 'PX', 5000, 'NX') then
+                    push('m', app, chan)
+                end
+            end
+        else
+            parts[#parts + 1] = '-'
+        end
+        if string.sub(chan, 1, 9) == 'presence-' then
+            local h = redis.call('HGETALL', P .. app .. ':i:' .. chan)
+            for i = 1, #h do
+                parts[#parts + 1] = #h[i] .. ':' .. h[i]
+            end
+        end
+        redis.call('PUBLISH', P .. '#node:' .. node, table.concat(parts))
+    end
+    return answer('ok')
+elseif op == 'beat' then
+    -- timeout ms, '1' to record the heartbeat. Answers the node's state
+    -- ('ok', 'lost': unknown to Redis, 'dead': declared dead) and the nodes
+    -- past the timeout.
+    local now = now_ms()
+    local state = 'ok'
+    if not registered() then
+        if redis.call('EXISTS', P .. '#dead:' .. node) == 1 then
+            state = 'dead'
+        else
+            state = 'lost'
+        end
+    elseif ARGV[5] == '1' then
+        redis.call('ZADD', NODES, now, node)
+    end
+    local res = {state}
+    for _, n in ipairs(redis.call('ZRANGEBYSCORE', NODES, '-inf', now - tonumber(ARGV[4]))) do
+        if n ~= node then
+            res[#res + 1] = n
+        end
+    end
+    return res
+elseif op == 'reap' then
+    -- dead node, timeout ms: removes its traces if it is still overdue.
+    local dead = ARGV[4]
+    local s = redis.call('ZSCORE', NODES, dead)
+    if not s or tonumber(s) > now_ms() - tonumber(ARGV[5]) then
+        return {'ok'}
+    end
+    release(dead, nil)
+    redis.call('DEL', P .. '#node:' .. dead)
+    redis.call('ZREM', NODES, dead)
+    redis.call('SET', P .. '#dead:' .. dead, 1, 'EX', 3600)
+    return answer('ok')
+elseif op == 'sync' then
+    -- '1' silent (Redis lost our state: restore it without telling anyone),
+    -- then 'n', app, chan, count | 'm', app, chan, user, info: all the node
+    -- holds. Registers the node.
+    silent = ARGV[4] == '1'
+    local keep = {}
+    local i = 5
+    while i <= #ARGV do
+        if ARGV[i] == 'n' then
+            keep['n\0' .. ARGV[i + 1] .. '\0' .. ARGV[i + 2]] = true
+            set_count(node, ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]))
+            i = i + 4
+        else
+            keep['m\0' .. ARGV[i + 1] .. '\0' .. ARGV[i + 2] .. '\0' .. ARGV[i + 3]] = true
+            set_member(node, ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], true)
+            i = i + 5
+        end
+    end
+    release(node, keep)
+    redis.call('ZADD', NODES, now_ms(), node)
+    redis.call('DEL', P .. '#dead:' .. node)
+    return answer('ok')
+elseif op == 'leave' then
+    -- A clean stop: the others remove what this node held at their next
+    -- heartbeat check.
+    redis.call('ZADD', NODES, 'XX', 0, node)
+    return {'ok'}
+elseif op == 'confirm' then
+    -- 'v' app chan token | 'r' app chan user token: whether the delayed
+    -- webhook is still due (nothing came back within the delay).
+    local key, tok
+    if ARGV[4] == 'v' then
+        key, tok = P .. ARGV[5] .. ':wv:' .. ARGV[6], ARGV[7]
+    else
+        key, tok = P .. ARGV[5] .. ':wm:' .. ARGV[6] .. '\0' .. ARGV[7], ARGV[8]
+    end
+    if redis.call('GET', key) == tok then
+        redis.call('DEL', key)
+        return 1
+    end
+    return 0
+elseif op == 'cache' then
+    -- app, chan, entry, ttl ms: a cache channel's last event.
+    redis.call('SET', P .. ARGV[4] .. ':c:' .. ARGV[5], ARGV[6], 'PX', tonumber(ARGV[7]))
+    return 1
+elseif op == 'channels' then
+    -- app, prefix: name, subscription count, user count of each occupied
+    -- channel whose name starts with prefix.
+    local app, prefix = ARGV[4], ARGV[5]
+    local res = {}
+    for _, ch in ipairs(redis.call('SMEMBERS', P .. app .. ':chans')) do
+        if string.sub(ch, 1, #prefix) == prefix then
+            local t = total(P .. app .. ':n:' .. ch)
+            if t > 0 then
+                res[#res + 1] = ch
+                res[#res + 1] = t
+                res[#res + 1] = redis.call('HLEN', P .. app .. ':m:' .. ch)
+            end
+        end
+    end
+    return res
+elseif op == 'channel' then
+    -- app, chan: subscription count, user count, cache entry (or false),
+    -- its remaining ttl ms.
+    local app, chan = ARGV[4], ARGV[5]
+    local ck = P .. app .. ':c:' .. chan
+    return {total(P .. app .. ':n:' .. chan), redis.call('HLEN', P .. app .. ':m:' .. chan),
+        redis.call('GET', ck), redis.call('PTTL', ck)}
+elseif op == 'users' then
+    return redis.call('HKEYS', P .. ARGV[4] .. ':m:' .. ARGV[5])
+end
+return redis.error_reply('cluster.lua: unknown operation ' .. tostring(op))

@@ -1,0 +1,182 @@
+// presence-cluster.test.mjs - the cluster state of distributed mode (issue 5;
+// RELIABILITY section 5 with its test timers: node-heartbeat 1 s,
+// node-timeout 5 s): presence members, subscription counts and the REST
+// views exact across gateways on one real redis-server; a gateway killed
+// with kill -9 (member_removed to every survivor and a clean GET /users
+// within node-timeout + 3 s), a graceful stop (gone within 2 s), FLUSHALL
+// (re-registered within 3 s, no member_removed to clients), a member's
+// connections on both gateways counted once. Every presence test ends with
+// the convergence check: each subscriber's member list = GET /users = the
+// users actually connected.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+
+import {
+    startGateway, connectClient, waitForEvent, okJson, uniq, waitUntil, performance, defaultApps,
+} from '../lib/harness.mjs';
+import { startRedis, cli } from '../lib/redis.mjs';
+
+const redis = await startRedis();
+const redisConfig = {
+    redis: {
+        address: `127.0.0.1:${redis.port}`, database: 1, 'node-heartbeat': 1,
+        'node-timeout': 5,
+    },
+};
+const gateways = [];
+const counted = { name: 'counted', key: 'counted-key', secret: 'counted-secret', 'subscription-count': true };
+test.after(async () => {
+    for (const g of gateways) if (g.alive()) await g.stop();
+    await redis.stop();
+});
+
+async function gateway(config = {}) {
+    const apps = [...defaultApps(), counted];
+    const g = await startGateway({ apps, config: { ...redisConfig, ...config } });
+    gateways.push(g);
+    return g;
+}
+
+const [gw1, gw2] = [await gateway(), await gateway()];
+const user = (id) => ({ user_id: id, user_info: { name: `user ${id}` } });
+
+async function users(gw, ch) {
+    const res = await okJson(gw.rest().get({ path: `/channels/${ch}/users` }));
+    return res.users.map((u) => u.id).sort();
+}
+
+/** A pusher-js client on gw subscribed to presence channel ch as user id. */
+async function member(t, gw, ch, id) {
+    const c = await connectClient(gw, { t, presence: user(id), name: `u${id}@${gw.port}` });
+    const { channel } = await c.subscribe(ch, 5000);
+    return { c, channel, id };
+}
+
+function memberIds(channel) {
+    const ids = [];
+    channel.members.each((m) => ids.push(m.id));
+    return ids.sort();
+}
+
+/** Every client's member list = GET /users on every gateway = want. */
+async function converged(ch, clients, want, gws, timeout = 3000) {
+    const sorted = [...new Set(want)].sort();
+    await waitUntil(async () => {
+        for (const g of gws) {
+            if (JSON.stringify(await users(g, ch)) !== JSON.stringify(sorted)) return false;
+        }
+        return clients.every((m) => JSON.stringify(memberIds(m.channel)) === JSON.stringify(sorted));
+    }, {
+        timeout,
+        what: `convergence on ${ch}: want ${sorted}; clients ` +
+            clients.map((m) => `${m.id}:[${memberIds(m.channel)}]`).join(' '),
+    });
+    for (const m of clients) assert.equal(m.channel.members.count, sorted.length);
+}
+
+test('members on two gateways see each other; REST answers are the fleet\'s', async (t) => {
+    const ch = uniq('presence-fleet-');
+    const a = await member(t, gw1, ch, '1');
+    const added = waitForEvent(a.channel, 'pusher:member_added', 3000);
+    const b = await member(t, gw2, ch, '2');
+    assert.equal((await added).data.id, '2');
+    assert.deepEqual(memberIds(b.channel), ['1', '2'], 'the joiner on gw2 sees the member on gw1');
+    await converged(ch, [a, b], ['1', '2'], [gw1, gw2]);
+    for (const g of [gw1, gw2]) {
+        const info = await okJson(g.rest().get({
+            path: `/channels/${ch}`, params: { info: 'user_count' },
+        }));
+        assert.equal(info.occupied, true);
+        assert.equal(info.user_count, 2);
+        const list = await okJson(g.rest().get({
+            path: '/channels', params: { filter_by_prefix: 'presence-fleet-', info: 'user_count' },
+        }));
+        assert.equal(list.channels[ch].user_count, 2);
+    }
+});
+
+test('a user on both gateways is one member: one member_added, member_removed after its last connection', async (t) => {
+    const ch = uniq('presence-twice-');
+    const w = await member(t, gw1, ch, 'watcher');
+    const u1 = await member(t, gw1, ch, 'u');
+    await converged(ch, [w, u1], ['watcher', 'u'], [gw1, gw2]);
+    const addedAt = w.channel.inbox.items.length;
+    const u2 = await member(t, gw2, ch, 'u');
+    await converged(ch, [w, u1, u2], ['watcher', 'u'], [gw1, gw2]);
+    const count = (ev) => w.channel.inbox.filter((e) => e.event === ev, addedAt).length;
+    assert.equal(count('pusher:member_added'), 0, 'the second connection adds nobody');
+    u1.c.pusher.unsubscribe(ch);
+    await converged(ch, [w, u2], ['watcher', 'u'], [gw1, gw2]);
+    const gone = waitForEvent(w.channel, 'pusher:member_removed', 3000);
+    u2.c.pusher.unsubscribe(ch);
+    assert.equal((await gone).data.id, 'u');
+    await converged(ch, [w], ['watcher'], [gw1, gw2]);
+    assert.equal(count('pusher:member_removed'), 1);
+});
+
+test('subscription counts are the fleet\'s (GET /channels/{ch} through either gateway)', async (t) => {
+    const ch = uniq('count-');
+    for (const g of [gw1, gw2, gw2]) {
+        const c = await connectClient(g, { t, app: 'counted' });
+        await c.subscribe(ch, 5000);
+    }
+    for (const g of [gw1, gw2]) {
+        await waitUntil(async () => (await okJson(g.rest('counted').get({
+            path: `/channels/${ch}`, params: { info: 'subscription_count' },
+        }))).subscription_count === 3, { timeout: 2000, what: 'subscription_count 3' });
+    }
+});
+
+test('kill -9 of a gateway: survivors get member_removed and GET /users is clean within node-timeout + 3 s', async (t) => {
+    const ch = uniq('presence-kill-');
+    const doomed = await gateway();
+    const survivors = [];
+    for (let i = 0; i < 5; i++) survivors.push(await member(t, i % 2 ? gw1 : gw2, ch, `s${i}`));
+    const lost = [];
+    for (let i = 0; i < 5; i++) lost.push(await member(t, doomed, ch, `k${i}`));
+    const all = [...survivors, ...lost].map((m) => m.id);
+    await converged(ch, [...survivors, ...lost], all, [gw1, gw2]);
+    const t0 = performance.now();
+    await doomed.kill(); // its clients' sockets stay open until the kill
+    for (const m of lost) m.c.pusher.disconnect(); // they do not come back
+    await converged(ch, survivors, survivors.map((m) => m.id), [gw1, gw2], 8000);
+    const ms = performance.now() - t0;
+    t.diagnostic(`kill -9: members removed fleet-wide after ${ms.toFixed(0)} ms`);
+    for (const s of survivors) {
+        const removed = s.channel.inbox.filter((e) => e.event === 'pusher:member_removed')
+            .map((e) => e.data.id).sort();
+        assert.deepEqual(removed, lost.map((m) => m.id).sort(), `${s.id} got each removal once`);
+    }
+});
+
+test('graceful stop: the gateway leaves and its members are gone within 2 s', async (t) => {
+    const ch = uniq('presence-stop-');
+    const leaving = await gateway();
+    const s = await member(t, gw1, ch, 'stays');
+    const l = await member(t, leaving, ch, 'goes');
+    await converged(ch, [s, l], ['stays', 'goes'], [gw1, gw2]);
+    const t0 = performance.now();
+    await leaving.stop(); // closes its clients with 4200; they may not come back
+    l.c.pusher.disconnect();
+    await converged(ch, [s], ['stays'], [gw1, gw2], 2000);
+    t.diagnostic(`SIGTERM: member gone after ${(performance.now() - t0).toFixed(0)} ms`);
+});
+
+test('FLUSHALL: gateways re-register within 3 s and clients hear of no departure', async (t) => {
+    const ch = uniq('presence-flush-');
+    const a = await member(t, gw1, ch, 'a');
+    const b = await member(t, gw2, ch, 'b');
+    await converged(ch, [a, b], ['a', 'b'], [gw1, gw2]);
+    const from = [a.channel.inbox.items.length, b.channel.inbox.items.length];
+    assert.notEqual(await cli(redis.port, '-n', '1', 'DBSIZE'), '0', 'the state is in database 1');
+    assert.equal(await cli(redis.port, '-n', '1', 'FLUSHDB'), 'OK');
+    const t0 = performance.now();
+    assert.equal(await users(gw1, ch).then((u) => u.length), 0, 'Redis lost the members');
+    await converged(ch, [a, b], ['a', 'b'], [gw1, gw2], 3000);
+    t.diagnostic(`FLUSHDB: state back after ${(performance.now() - t0).toFixed(0)} ms`);
+    const c = await member(t, gw2, ch, 'c');
+    await converged(ch, [a, b, c], ['a', 'b', 'c'], [gw1, gw2]);
+    [a, b].forEach((m, i) => assert.equal(
+        m.channel.inbox.filter((e) => e.event === 'pusher:member_removed', from[i]).length, 0,
+        `${m.id} was told of no departure`));
+});
