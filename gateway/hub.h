@@ -98,11 +98,12 @@ void hub_tick(struct hub *h, uint64_t now);
  * (distinct; n = 0 without watchlist-events). The user's first connection
  * tells the users watching it that it is online. When n > 0, watch_state
  * receives the pusher_internal:watchlist_events message with the current
- * state of ids, for this connection alone. Returns the publish number before
+ * state of ids, for this connection alone (distributed mode: it comes later,
+ * to the connection socket_id, from Redis). Returns the publish number before
  * the sign-in: user deliveries with seq <= it are not for this connection. */
 uint64_t hub_users_signin(struct hub *h, size_t app, const char *user_id, size_t ulen,
-                          size_t w, const char *const *ids, const size_t *lens, size_t n,
-                          struct buf *watch_state);
+                          size_t w, const char *socket_id, const char *const *ids,
+                          const size_t *lens, size_t n, struct buf *watch_state);
 /* Undoes hub_users_signin (same arguments) when the connection closes; the
  * user's last connection tells its watchers that it is offline. */
 void hub_users_signout(struct hub *h, size_t app, const char *user_id, size_t ulen,

@@ -44,6 +44,18 @@
 #define COUNT_EVERY_CHANGE_MAX 100
 #define COUNT_THROTTLE_MS 5000
 
+/* A signed-in connection waiting for its watchlist's fleet-wide state. */
+struct cwatch {
+    uint64_t token;
+    size_t app, w;
+    uint64_t since_ms;
+    char socket_id[CHAN_SOCKET_ID_MAX + 1];
+    char *user;
+    size_t ulen, n;
+    char **ids;
+    size_t *lens;
+};
+
 /* What a reply callback needs. */
 struct creq {
     struct hub *h;
@@ -332,6 +344,103 @@ hub_cluster_confirmed_locked(struct hub *h, size_t app, const char *chan, size_t
     }
 }
 
+void
+hub_cluster_user_locked(struct hub *h, size_t app, const char *user, size_t ulen,
+                        bool present)
+{
+    struct cluster_cmd c = {0};
+
+    if (h->redis == NULL || h->cl.leaving)
+        return;
+    start(h, &c, "user", false);
+    cluster_cmd_user(&c, h->cfg->apps[app].id, user, ulen, present, !h->cl.registered);
+    if (send_cmd(h, &c, on_change, req_new(h, "user")) < 0)
+        h->cl.resync = true;
+}
+
+static void
+watch_free(struct cwatch *cw)
+{
+    for (size_t i = 0; i < cw->n; i++)
+        free(cw->ids[i]);
+    free(cw->ids);
+    free(cw->lens);
+    free(cw->user);
+    free(cw);
+}
+
+void
+hub_cluster_watch_locked(struct hub *h, size_t app, size_t w, const char *socket_id,
+                         const char *user, size_t ulen, const char *const *ids,
+                         const size_t *lens, size_t n)
+{
+    struct cwatch *cw = xcalloc(1, sizeof(*cw));
+    struct cluster_cmd c = {0};
+    char key[24];
+    bool created;
+
+    cw->token = ++h->cl.next_token;
+    cw->app = app;
+    cw->w = w;
+    cw->since_ms = mn_now_ms();
+    snprintf(cw->socket_id, sizeof(cw->socket_id), "%s", socket_id);
+    cw->user = xstrndup(user, ulen);
+    cw->ulen = ulen;
+    cw->n = n;
+    cw->ids = xcalloc(n, sizeof(*cw->ids));
+    cw->lens = xcalloc(n, sizeof(*cw->lens));
+    for (size_t i = 0; i < n; i++) {
+        cw->ids[i] = xstrndup(ids[i], lens[i]);
+        cw->lens[i] = lens[i];
+    }
+    snprintf(key, sizeof(key), "%llu", (unsigned long long)cw->token);
+    map_upsert(&h->cl.watches, key, strlen(key), &created)->val = cw;
+    start(h, &c, "watch", false);
+    cluster_cmd_watch(&c, h->cfg->apps[app].id, cw->token, ids, lens, n);
+    send_cmd(h, &c, on_change, req_new(h, "watch"));
+    /* Down: answered from this node's view once overdue. */
+}
+
+/* Lock held: sends cw's watchlist_events (flags: one '1'/'0' per id, or
+ * NULL: this node's view) to its connection alone. */
+static void
+answer_watch(struct hub *h, struct cwatch *cw, const char *flags, size_t flen)
+{
+    struct buf b = BUF_INIT;
+    struct delivery *d;
+
+    if (flags == NULL || flen != cw->n) {
+        hub_users_watch_state_locked(h, cw->app, (const char *const *)cw->ids, cw->lens,
+                                     cw->n, &b);
+    } else {
+        const char **on = xcalloc(cw->n, sizeof(*on)),
+                   **off = xcalloc(cw->n, sizeof(*off));
+        size_t *onl = xcalloc(cw->n, sizeof(*onl)), *offl = xcalloc(cw->n, sizeof(*offl));
+        size_t non = 0, noff = 0;
+
+        for (size_t i = 0; i < cw->n; i++) {
+            if (flags[i] == '1') {
+                on[non] = cw->ids[i];
+                onl[non++] = cw->lens[i];
+            } else {
+                off[noff] = cw->ids[i];
+                offl[noff++] = cw->lens[i];
+            }
+        }
+        msg_watchlist_events(&b, on, onl, non, off, offl, noff);
+        free(on);
+        free(off);
+        free(onl);
+        free(offl);
+    }
+    d = delivery_new(cw->app, cw->user, cw->ulen, frame_new(buf_data(&b), b.len),
+                     cw->socket_id);
+    d->kind = DELIVERY_USER;
+    d->seq = ++h->seq;
+    worker_post(h->workers[cw->w], d);
+    buf_free(&b);
+}
+
 /* Lock held: answers j (removed from the map by the caller) with
  * subscription_succeeded built from presence (NULL: none) and the cache
  * part of s (NULL: local state), as of now. */
@@ -397,13 +506,28 @@ on_snapshot(struct hub *h, const char *data, size_t len)
     struct cjoin *j;
     char key[24];
 
-    if (cluster_snapshot_parse(data, len, &s) < 0 ||
-        cluster_snapshot_presence(&s, &presence) < 0) {
+    if (cluster_snapshot_parse(data, len, &s) < 0) {
+        log_warn("cluster: garbled snapshot (%zu bytes)", len);
+        return;
+    }
+    snprintf(key, sizeof(key), "%llu", (unsigned long long)s.token);
+    if (s.cache == 'w') {
+        struct cwatch *cw;
+
+        pthread_mutex_lock(&h->lock);
+        cw = map_del(&h->cl.watches, key, strlen(key));
+        if (cw)
+            answer_watch(h, cw, s.members, s.members_len);
+        pthread_mutex_unlock(&h->lock);
+        if (cw)
+            watch_free(cw);
+        return;
+    }
+    if (cluster_snapshot_presence(&s, &presence) < 0) {
         log_warn("cluster: garbled snapshot (%zu bytes)", len);
         buf_free(&presence);
         return;
     }
-    snprintf(key, sizeof(key), "%llu", (unsigned long long)s.token);
     pthread_mutex_lock(&h->lock);
     j = map_del(&h->cl.joins, key, strlen(key));
     if (j)
@@ -419,18 +543,26 @@ on_ctl(struct hub *h, const char *data, size_t len)
 {
     const char *app_id, *user, *nl;
     const struct mn_app *a;
+    size_t app;
 
-    if (len < 3 || data[0] != CLUSTER_CTL_TERMINATE || data[1] != '\n')
+    if (len < 3 || data[1] != '\n')
         return;
     app_id = data + 2;
     nl = memchr(app_id, '\n', len - 2);
-    if (nl == NULL)
+    if (nl == NULL ||
+        (a = config_app_by_id(h->cfg, app_id, (size_t)(nl - app_id))) == NULL)
         return;
+    app = (size_t)(a - h->cfg->apps);
     user = nl + 1;
-    a = config_app_by_id(h->cfg, app_id, (size_t)(nl - app_id));
-    if (a)
-        hub_users_terminate(h, (size_t)(a - h->cfg->apps), user,
-                            (size_t)(data + len - user));
+    if (data[0] == CLUSTER_CTL_TERMINATE) {
+        hub_users_terminate(h, app, user, (size_t)(data + len - user));
+    } else if (data[0] == CLUSTER_CTL_WATCH && user < data + len &&
+               (*user == '1' || *user == '0')) {
+        pthread_mutex_lock(&h->lock);
+        hub_users_tell_locked(h, app, user + 1, (size_t)(data + len - user - 1),
+                              *user == '1');
+        pthread_mutex_unlock(&h->lock);
+    }
 }
 
 bool
@@ -487,6 +619,11 @@ sync_locked(struct hub *h, bool silent)
                                         mem->info, mem->info_len);
             }
         }
+        bucket = 0;
+        it = NULL;
+        while (map_next(&h->apps[a].users, &bucket, &it))
+            if (((const struct huser *)it->val)->conns)
+                cluster_cmd_sync_user(&c, id, it->key, it->len);
     }
     h->cl.sync_busy = true;
     h->cl.resync = false;
@@ -597,6 +734,26 @@ release_delays_locked(struct hub *h, uint64_t now)
     }
 }
 
+/* Lock held: watchlists whose snapshot did not come are answered locally. */
+static void
+expire_watches_locked(struct hub *h, uint64_t now)
+{
+    size_t bucket = 0;
+    struct map_node *it = NULL;
+
+    while (map_next(&h->cl.watches, &bucket, &it)) {
+        struct cwatch *cw = it->val;
+
+        if (now - cw->since_ms < SNAPSHOT_MS)
+            continue;
+        map_del(&h->cl.watches, it->key, it->len);
+        answer_watch(h, cw, NULL, 0);
+        watch_free(cw);
+        bucket = 0;
+        it = NULL;
+    }
+}
+
 /* Lock held: joiners whose snapshot did not come are answered locally. */
 static void
 expire_joins_locked(struct hub *h, uint64_t now)
@@ -629,6 +786,8 @@ hub_cluster_tick_locked(struct hub *h, uint64_t now)
         return;
     if (h->cl.joins.count)
         expire_joins_locked(h, now);
+    if (h->cl.watches.count)
+        expire_watches_locked(h, now);
     release_delays_locked(h, now);
     if (!bus_redis_up(h->redis))
         return;
@@ -670,6 +829,7 @@ on_query(void *arg, const struct redisReply *reply)
     char **users = NULL;
     size_t n = 0;
     int rc = -1;
+    enum rest_op op;
 
     if (reply && reply->type != REDIS_REPLY_ERROR) {
         switch (r->q->op) {
@@ -702,11 +862,12 @@ on_query(void *arg, const struct redisReply *reply)
         ans.status = 503;
         ans.message = "Redis is unreachable: the channel state is unknown";
     }
+    op = r->q->op; /* q is the caller's until done returns */
     r->done(r->arg, &ans);
-    if (rc == 0 && r->q->op == REST_CHANNEL)
+    if (rc == 0 && op == REST_CHANNEL)
         cluster_stat_clear(&one);
-    cluster_stats_free(st, r->q->op == REST_CHANNELS ? n : 0);
-    cluster_users_free(users, r->q->op == REST_USERS ? n : 0);
+    cluster_stats_free(st, op == REST_CHANNELS ? n : 0);
+    cluster_users_free(users, op == REST_USERS ? n : 0);
     free(r);
 }
 
@@ -833,6 +994,11 @@ hub_cluster_free(struct hub *h)
     while (map_next(&h->cl.joins, &bucket, &it))
         free(it->val);
     map_clear(&h->cl.joins);
+    bucket = 0;
+    it = NULL;
+    while (map_next(&h->cl.watches, &bucket, &it))
+        watch_free(it->val);
+    map_clear(&h->cl.watches);
     for (d = h->cl.delays; d; d = next) {
         next = d->next;
         delay_free(d);

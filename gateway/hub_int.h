@@ -76,7 +76,8 @@ struct cdelay {
 
 /* Distributed mode's bookkeeping of the cluster state (hub_cluster.c). */
 struct hcluster {
-    struct map joins; /* token (decimal) -> struct cjoin */
+    struct map joins;   /* token (decimal) -> struct cjoin */
+    struct map watches; /* token (decimal) -> struct cwatch (hub_cluster.c) */
     uint64_t next_token;
     unsigned ups_seen;     /* bus_redis_ups() when last synced */
     uint64_t up_since_ms;  /* when the link last came up: reaping waits a little */
@@ -164,6 +165,22 @@ void hub_cluster_send_count_locked(struct hub *h, size_t app, const char *chan,
 /* hub_joined_now with the lock held. */
 void hub_joined_now_locked(struct hub *h, size_t app, const char *chan, size_t clen,
                            bool presence, struct hub_joined *out);
+/* Lock held: whether this node has user signed in changed (its first
+ * connection came, its last went). */
+void hub_cluster_user_locked(struct hub *h, size_t app, const char *user, size_t ulen,
+                             bool present);
+/* Lock held: the connection socket_id of user (worker w) watches ids[0..n):
+ * it gets their fleet-wide state from a snapshot, in order with the news. */
+void hub_cluster_watch_locked(struct hub *h, size_t app, size_t w, const char *socket_id,
+                              const char *user, size_t ulen, const char *const *ids,
+                              const size_t *lens, size_t n);
+/* hub_users.c, lock held: tells the local watchers of user id that it came
+ * online or went offline; and the watchlist_events state of ids from this
+ * node's view. */
+void hub_users_tell_locked(struct hub *h, size_t app, const char *id, size_t len,
+                           bool online);
+void hub_users_watch_state_locked(struct hub *h, size_t app, const char *const *ids,
+                                  const size_t *lens, size_t n, struct buf *out);
 /* terminate_connections for the other nodes (through P#ctl). */
 void hub_cluster_terminate(struct hub *h, size_t app, const char *user, size_t ulen);
 /* Frees the bookkeeping (hub_free). */

@@ -103,10 +103,19 @@ tell_watchers_locked(struct hub *h, size_t app, const char *id, size_t len,
     frame_unref(f);
 }
 
+void
+hub_users_tell_locked(struct hub *h, size_t app, const char *id, size_t len, bool online)
+{
+    const struct huser *u = map_get(&h->apps[app].users, id, len);
+
+    if (u)
+        tell_watchers_locked(h, app, id, len, u, online);
+}
+
 /* Lock held: builds the current online/offline state of ids into out. */
-static void
-watch_state_locked(struct hub *h, size_t app, const char *const *ids, const size_t *lens,
-                   size_t n, struct buf *out)
+void
+hub_users_watch_state_locked(struct hub *h, size_t app, const char *const *ids,
+                             const size_t *lens, size_t n, struct buf *out)
 {
     const char **on = xcalloc(n, sizeof(*on)), **off = xcalloc(n, sizeof(*off));
     size_t *on_lens = xcalloc(n, sizeof(*on_lens)),
@@ -133,8 +142,8 @@ watch_state_locked(struct hub *h, size_t app, const char *const *ids, const size
 
 uint64_t
 hub_users_signin(struct hub *h, size_t app, const char *user_id, size_t ulen, size_t w,
-                 const char *const *ids, const size_t *lens, size_t n,
-                 struct buf *watch_state)
+                 const char *socket_id, const char *const *ids, const size_t *lens,
+                 size_t n, struct buf *watch_state)
 {
     struct huser *u;
     uint64_t seq;
@@ -144,8 +153,12 @@ hub_users_signin(struct hub *h, size_t app, const char *user_id, size_t ulen, si
     u->per_worker[w]++;
     /* Messages for this user posted before now are not for this connection. */
     seq = h->seq;
-    if (u->conns++ == 0)
-        tell_watchers_locked(h, app, user_id, ulen, u, true);
+    if (u->conns++ == 0) {
+        if (h->redis) /* the fleet's news, through Redis */
+            hub_cluster_user_locked(h, app, user_id, ulen, true);
+        else
+            tell_watchers_locked(h, app, user_id, ulen, u, true);
+    }
     for (size_t i = 0; i < n; i++) {
         struct huser *watched = user_get(h, app, ids[i], lens[i]);
         bool created;
@@ -155,8 +168,10 @@ hub_users_signin(struct hub *h, size_t app, const char *user_id, size_t ulen, si
             node->val = xcalloc(1, sizeof(struct hwatch));
         ((struct hwatch *)node->val)->conns++;
     }
-    if (n)
-        watch_state_locked(h, app, ids, lens, n, watch_state);
+    if (n && h->redis)
+        hub_cluster_watch_locked(h, app, w, socket_id, user_id, ulen, ids, lens, n);
+    else if (n)
+        hub_users_watch_state_locked(h, app, ids, lens, n, watch_state);
     pthread_mutex_unlock(&h->lock);
     return seq;
 }
@@ -185,7 +200,9 @@ hub_users_signout(struct hub *h, size_t app, const char *user_id, size_t ulen, s
     u = map_get(&h->apps[app].users, user_id, ulen);
     if (u && u->per_worker[w]) {
         u->per_worker[w]--;
-        if (--u->conns == 0)
+        if (--u->conns == 0 && h->redis)
+            hub_cluster_user_locked(h, app, user_id, ulen, false);
+        else if (u->conns == 0)
             tell_watchers_locked(h, app, user_id, ulen, u, false);
         user_release(h, app, user_id, ulen, u);
     }

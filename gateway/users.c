@@ -116,7 +116,9 @@ users_deliver(struct worker *w, struct delivery *d)
     /* Neither call changes wu: a closed connection leaves the index only in
      * LWS_CALLBACK_CLOSED, outside this loop. */
     for (size_t i = 0; i < wu->n; i++) {
-        if (d->seq <= wu->v[i]->user->since)
+        /* exclude names the one connection meant (a watchlist snapshot). */
+        if (d->seq <= wu->v[i]->user->since ||
+            (d->exclude[0] && strcmp(wu->v[i]->socket_id, d->exclude) != 0))
             continue;
         if (d->kind == DELIVERY_TERMINATE)
             ws_close(wu->v[i], TERMINATE_CODE,
@@ -245,9 +247,9 @@ users_signin(struct conn *c, const struct msg_in *m)
     ws_send_buf(c, &b);
     /* The watchlist's state is built under the hub lock with the sign-in, and
      * queued here before any later change can reach this connection. */
-    u->since =
-        hub_users_signin(c->w->hub, c->app_index, u->id, u->id_len, c->w->index,
-                         (const char *const *)u->watch, u->watch_lens, u->nwatch, &b);
+    u->since = hub_users_signin(c->w->hub, c->app_index, u->id, u->id_len, c->w->index,
+                                c->socket_id, (const char *const *)u->watch,
+                                u->watch_lens, u->nwatch, &b);
     if (b.len)
         ws_send_buf(c, &b);
     if (wl.total > WATCHLIST_MAX)

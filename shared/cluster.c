@@ -245,6 +245,26 @@ cluster_cmd_sub(struct cluster_cmd *c, const char *app_id, const char *chan, siz
 }
 
 void
+cluster_cmd_user(struct cluster_cmd *c, const char *app_id, const char *user, size_t ulen,
+                 bool present, bool fresh)
+{
+    add_str(c, app_id);
+    cluster_cmd_add(c, user, ulen);
+    add_str(c, present ? "1" : "0");
+    add_str(c, fresh ? "1" : "0");
+}
+
+void
+cluster_cmd_watch(struct cluster_cmd *c, const char *app_id, uint64_t token,
+                  const char *const *ids, const size_t *lens, size_t n)
+{
+    add_str(c, app_id);
+    cluster_cmd_addu(c, token);
+    for (size_t i = 0; i < n; i++)
+        cluster_cmd_add(c, ids[i], lens[i]);
+}
+
+void
 cluster_cmd_beat(struct cluster_cmd *c, uint64_t timeout_ms, bool record)
 {
     cluster_cmd_addu(c, timeout_ms);
@@ -272,6 +292,15 @@ cluster_cmd_sync_count(struct cluster_cmd *c, const char *app_id, const char *ch
     add_str(c, app_id);
     cluster_cmd_add(c, chan, clen);
     cluster_cmd_addu(c, count);
+}
+
+void
+cluster_cmd_sync_user(struct cluster_cmd *c, const char *app_id, const char *user,
+                      size_t ulen)
+{
+    add_str(c, "u");
+    add_str(c, app_id);
+    cluster_cmd_add(c, user, ulen);
 }
 
 void
@@ -398,7 +427,7 @@ cluster_snapshot_parse(const char *data, size_t len, struct cluster_snapshot *s)
             return -1;
         s->entry = p;
         p += s->entry_len;
-    } else if (s->cache != 'x' && s->cache != '-') {
+    } else if (s->cache != 'x' && s->cache != '-' && s->cache != 'w') {
         return -1;
     }
     s->members = p;

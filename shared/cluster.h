@@ -26,9 +26,11 @@ struct redisReply;
 
 #define CLUSTER_NODE_LEN 16
 #define CLUSTER_ANY_NODE "0000000000000000"
-/* A fleet-wide command on P#ctl: "t\n{app id}\n{user id}": close the
- * connections signed in as the user (terminate_connections). */
+/* Fleet-wide news on P#ctl: "t\n{app id}\n{user id}": close the
+ * connections signed in as the user (terminate_connections); "w\n{app
+ * id}\n{1|0}{user id}": the user came online / went offline (cluster.lua). */
 #define CLUSTER_CTL_TERMINATE 't'
+#define CLUSTER_CTL_WATCH 'w'
 
 /* shared/cluster.lua, generated into cluster_lua.c at build time. */
 extern const char cluster_lua[];
@@ -87,6 +89,13 @@ void cluster_cmd_sub(struct cluster_cmd *c, const char *app_id, const char *chan
                      size_t clen, long count, int member, const char *user, size_t ulen,
                      const char *info, size_t ilen, uint64_t token, bool cache,
                      bool fresh);
+/* "user": whether the node has user signed in (fresh as for "sub"). */
+void cluster_cmd_user(struct cluster_cmd *c, const char *app_id, const char *user,
+                      size_t ulen, bool present, bool fresh);
+/* "watch": the online state of ids[0..n), published to the node's own name
+ * as a snapshot with token (cache 'w', members: one '1' or '0' per id). */
+void cluster_cmd_watch(struct cluster_cmd *c, const char *app_id, uint64_t token,
+                       const char *const *ids, const size_t *lens, size_t n);
 /* "beat" (timeout ms; record: write the heartbeat). */
 void cluster_cmd_beat(struct cluster_cmd *c, uint64_t timeout_ms, bool record);
 /* "reap" a node overdue by timeout_ms. */
@@ -96,6 +105,8 @@ void cluster_cmd_reap(struct cluster_cmd *c, const char *dead, uint64_t timeout_
 void cluster_cmd_sync_mode(struct cluster_cmd *c, bool silent);
 void cluster_cmd_sync_count(struct cluster_cmd *c, const char *app_id, const char *chan,
                             size_t clen, unsigned count);
+void cluster_cmd_sync_user(struct cluster_cmd *c, const char *app_id, const char *user,
+                           size_t ulen);
 void cluster_cmd_sync_member(struct cluster_cmd *c, const char *app_id, const char *chan,
                              size_t clen, const char *user, size_t ulen, const char *info,
                              size_t ilen);
@@ -133,7 +144,7 @@ void cluster_transitions(const struct redisReply *r, cluster_transition_fn *fn,
 /* A join snapshot published to the node's name (cluster_cmd_sub's token). */
 struct cluster_snapshot {
     uint64_t token;
-    char cache;        /* '-' not a cache channel, 'x' miss, 'c' entry */
+    char cache;        /* '-' not a cache channel, 'x' miss, 'c' entry; 'w' watchlist */
     const char *entry; /* 'c': the cache entry (cluster_cache_entry_parse) */
     size_t entry_len;
     const char *members; /* "{length}:{id}{length}:{info}"... */

@@ -8,20 +8,24 @@
 -- Keys, after the prefix P:
 --   #nodes             zset node id -> last heartbeat (ms, Redis TIME); 0 = left
 --   #node:{id}         hash of what node id holds: "n\0app\0chan" -> its
---                      subscriber count, "m\0app\0chan\0user" -> 1
+--                      subscriber count, "m\0app\0chan\0user" -> 1,
+--                      "u\0app\0user" -> 1 (signed in there)
 --   #dead:{id}         a node declared dead (1 h), so it can tell when it returns
 --   #token             counter behind the tokens of delayed webhooks
 --   {app}:chans        set of occupied channels
 --   {app}:n:{chan}     hash node id -> subscriber count on that node
 --   {app}:m:{chan}     hash user id -> nodes holding the user (presence)
 --   {app}:i:{chan}     hash user id -> user_info JSON
+--   {app}:u            hash user id -> nodes where the user is signed in
 --   {app}:c:{chan}     the cache channel's last event: "{event length}:{event}{data}"
 --   {app}:wv:{chan}    token of a channel_vacated webhook waiting its 3 s
 --   {app}:wm:{chan}\0{user}  the same for member_removed
 --   {app}:cm:{chan}    a cache_miss webhook was sent (5 s)
 -- Pub/sub: P{app}:{chan} carries a channel's events as
 -- "{node}\n{excluded socket_id}\n{frame}"; P#node:{id} carries what one node
--- is told alone (join snapshots).
+-- is told alone (join and watchlist snapshots); P#ctl carries fleet-wide
+-- news: "w\n{app}\n{1|0}{user}" (a user came online, went offline) and
+-- "t\n{app}\n{user}" (terminate_connections, published by the nodes).
 --
 -- Transitions come back as groups of five strings: kind, app, channel, a, b.
 --   o / O  channel occupied (O: again within a vacated's delay; no webhook)
@@ -138,7 +142,31 @@ local function set_member(n, app, chan, user, info, present)
     end
 end
 
--- "n\0app\0chan" or "m\0app\0chan\0user" -> kind, app, chan, user.
+-- Whether node n has user signed in (in app) becomes present.
+local function set_user(n, app, user, present)
+    local nk = P .. '#node:' .. n
+    local f = 'u\0' .. app .. '\0' .. user
+    local had = redis.call('HEXISTS', nk, f) == 1
+    if had == present then
+        return
+    end
+    local uk = P .. app .. ':u'
+    if present then
+        redis.call('HSET', nk, f, 1)
+        if redis.call('HINCRBY', uk, user, 1) == 1 and not silent then
+            redis.call('PUBLISH', P .. '#ctl', 'w\n' .. app .. '\n1' .. user)
+        end
+    else
+        redis.call('HDEL', nk, f)
+        if redis.call('HINCRBY', uk, user, -1) <= 0 then
+            redis.call('HDEL', uk, user)
+            redis.call('PUBLISH', P .. '#ctl', 'w\n' .. app .. '\n0' .. user)
+        end
+    end
+end
+
+-- "n\0app\0chan", "m\0app\0chan\0user" or "u\0app\0user" -> kind, app,
+-- chan (the user for 'u'), user.
 local function split(f)
     local a = string.find(f, '\0', 3, true)
     local app = string.sub(f, 3, a - 1)
@@ -158,6 +186,8 @@ local function release(n, keep)
                 set_count(n, app, chan, 0)
             elseif kind == 'm' then
                 set_member(n, app, chan, user, nil, false)
+            elseif kind == 'u' then
+                set_user(n, app, chan, false)
             end
         end
     end
@@ -165,6 +195,19 @@ end
 
 local function registered()
     return redis.call('ZSCORE', NODES, node) ~= false
+end
+
+-- Whether the calling node may change state: registered, or registering
+-- now (fresh: it never registered; not if it was declared dead).
+local function may_change(fresh)
+    if registered() then
+        return true
+    end
+    if fresh ~= '1' or redis.call('EXISTS', P .. '#dead:' .. node) == 1 then
+        return false
+    end
+    redis.call('ZADD', NODES, now_ms(), node)
+    return true
 end
 
 local function answer(status)
@@ -177,11 +220,8 @@ if op == 'sub' then
     -- info, join token ('' none), cache ('1': a cache channel's join), fresh
     -- ('1': the node never registered yet; it does now)
     local app, chan = ARGV[4], ARGV[5]
-    if not registered() then
-        if ARGV[12] ~= '1' or redis.call('EXISTS', P .. '#dead:' .. node) == 1 then
-            return {'unregistered'}
-        end
-        redis.call('ZADD', NODES, now_ms(), node)
+    if not may_change(ARGV[12]) then
+        return {'unregistered'}
     end
     if ARGV[6] ~= '-' then
         set_count(node, app, chan, tonumber(ARGV[6]))
@@ -218,6 +258,23 @@ if op == 'sub' then
         redis.call('PUBLISH', P .. '#node:' .. node, table.concat(parts))
     end
     return answer('ok')
+elseif op == 'user' then
+    -- app, user, '1' signed in / '0' not any more on this node, fresh
+    if not may_change(ARGV[7]) then
+        return {'unregistered'}
+    end
+    set_user(node, ARGV[4], ARGV[5], ARGV[6] == '1')
+    return answer('ok')
+elseif op == 'watch' then
+    -- app, token, user ids: publishes "{token}\nw{flags}" to the node's own
+    -- name, one '1' (online) or '0' per id, in order with P#ctl's news.
+    local uk = P .. ARGV[4] .. ':u'
+    local flags = {}
+    for i = 6, #ARGV do
+        flags[#flags + 1] = redis.call('HEXISTS', uk, ARGV[i]) == 1 and '1' or '0'
+    end
+    redis.call('PUBLISH', P .. '#node:' .. node, ARGV[5] .. '\nw' .. table.concat(flags))
+    return {'ok'}
 elseif op == 'beat' then
     -- timeout ms, '1' to record the heartbeat. Answers the node's state
     -- ('ok', 'lost': unknown to Redis, 'dead': declared dead) and the nodes
@@ -254,8 +311,8 @@ elseif op == 'reap' then
     return answer('ok')
 elseif op == 'sync' then
     -- '1' silent (Redis lost our state: restore it without telling anyone),
-    -- then 'n', app, chan, count | 'm', app, chan, user, info: all the node
-    -- holds. Registers the node.
+    -- then 'n', app, chan, count | 'm', app, chan, user, info | 'u', app,
+    -- user: all the node holds. Registers the node.
     silent = ARGV[4] == '1'
     local keep = {}
     local i = 5
@@ -264,6 +321,10 @@ elseif op == 'sync' then
             keep['n\0' .. ARGV[i + 1] .. '\0' .. ARGV[i + 2]] = true
             set_count(node, ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]))
             i = i + 4
+        elseif ARGV[i] == 'u' then
+            keep['u\0' .. ARGV[i + 1] .. '\0' .. ARGV[i + 2]] = true
+            set_user(node, ARGV[i + 1], ARGV[i + 2], true)
+            i = i + 3
         else
             keep['m\0' .. ARGV[i + 1] .. '\0' .. ARGV[i + 2] .. '\0' .. ARGV[i + 3]] = true
             set_member(node, ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], true)

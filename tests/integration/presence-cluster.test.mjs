@@ -12,9 +12,11 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-    startGateway, connectClient, waitForEvent, okJson, uniq, waitUntil, performance, defaultApps,
+    startGateway, connectClient, rawConnect, waitForEvent, okJson, uniq, waitUntil, performance,
+    defaultApps,
 } from '../lib/harness.mjs';
 import { startRedis, cli } from '../lib/redis.mjs';
+import { rawSignin } from '../lib/signin.mjs';
 
 const redis = await startRedis();
 const redisConfig = {
@@ -24,6 +26,7 @@ const redisConfig = {
     },
 };
 const gateways = [];
+const watchApp = { name: 'watch', key: 'watch-key', secret: 'watch-secret', 'watchlist-events': true };
 const counted = { name: 'counted', key: 'counted-key', secret: 'counted-secret', 'subscription-count': true };
 test.after(async () => {
     for (const g of gateways) if (g.alive()) await g.stop();
@@ -31,7 +34,7 @@ test.after(async () => {
 });
 
 async function gateway(config = {}) {
-    const apps = [...defaultApps(), counted];
+    const apps = [...defaultApps(), counted, watchApp];
     const g = await startGateway({ apps, config: { ...redisConfig, ...config } });
     gateways.push(g);
     return g;
@@ -125,6 +128,54 @@ test('subscription counts are the fleet\'s (GET /channels/{ch} through either ga
             path: `/channels/${ch}`, params: { info: 'subscription_count' },
         }))).subscription_count === 3, { timeout: 2000, what: 'subscription_count 3' });
     }
+});
+
+const WL = 'pusher_internal:watchlist_events';
+
+/** A raw client of the watch app on gw signed in as id (watching ids). */
+async function watchUser(t, gw, id, watchlist) {
+    const c = await rawConnect(gw, { t, key: 'watch-key' });
+    const m = await rawSignin(c, watchlist ? { id, watchlist } : { id }, { app: 'watch' });
+    assert.equal(m.event, 'pusher:signin_success', m.text);
+    return c;
+}
+
+test('watchlists see users signed in on the other gateway come and go, once per user', async (t) => {
+    const [b, c] = [uniq('b-'), uniq('c-')];
+    await watchUser(t, gw2, b);
+    const w = await watchUser(t, gw1, uniq('w-'), [b, c]);
+    const first = await w.waitFor(WL, { timeout: 3000 });
+    assert.deepEqual(first.data.events, [
+        { name: 'online', user_ids: [b] }, { name: 'offline', user_ids: [c] },
+    ], 'the initial state is the fleet\'s');
+    let from = w.messages.items.length;
+    const c1 = await watchUser(t, gw2, c);
+    assert.deepEqual((await w.waitFor(WL, { from, timeout: 3000 })).data.events,
+        [{ name: 'online', user_ids: [c] }]);
+    const c2 = await watchUser(t, gw1, c); // a second connection, on the other gateway
+    from = w.messages.items.length;
+    await c1.close();
+    await c2.barrier(); // the first close has been handled by now
+    await w.barrier();
+    assert.equal(w.messages.count(WL, from), 0, 'still online through the other gateway');
+    await c2.close();
+    const off = await w.waitFor(WL, { from, timeout: 3000 });
+    assert.deepEqual(off.data.events, [{ name: 'offline', user_ids: [c] }]);
+    await w.barrier();
+    assert.equal(w.messages.count(WL, from), 1, 'offline once, after the last connection');
+});
+
+test('terminate_connections through one gateway closes the user\'s connections on the other', async (t) => {
+    const id = uniq('term-');
+    const raw = await rawConnect(gw2, { t });
+    assert.equal((await rawSignin(raw, { id })).event, 'pusher:signin_success');
+    const bystander = await rawConnect(gw2, { t });
+    await rawSignin(bystander, { id: uniq('stay-') });
+    const res = await gw1.rest().terminateUserConnections(id);
+    assert.equal(res.status, 200);
+    assert.equal((await raw.waitClose(3000)).code, 4009);
+    await bystander.barrier();
+    assert.ok(bystander.isOpen);
 });
 
 test('kill -9 of a gateway: survivors get member_removed and GET /users is clean within node-timeout + 3 s', async (t) => {
