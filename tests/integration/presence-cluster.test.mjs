@@ -13,10 +13,11 @@ import assert from 'node:assert/strict';
 
 import {
     startGateway, connectClient, rawConnect, waitForEvent, okJson, uniq, waitUntil, performance,
-    defaultApps,
+    defaultApps, delay,
 } from '../lib/harness.mjs';
 import { startRedis, cli } from '../lib/redis.mjs';
 import { rawSignin } from '../lib/signin.mjs';
+import { users, member, memberIds, converged } from '../lib/cluster.mjs';
 
 const redis = await startRedis();
 const redisConfig = {
@@ -41,42 +42,6 @@ async function gateway(config = {}) {
 }
 
 const [gw1, gw2] = [await gateway(), await gateway()];
-const user = (id) => ({ user_id: id, user_info: { name: `user ${id}` } });
-
-async function users(gw, ch) {
-    const res = await okJson(gw.rest().get({ path: `/channels/${ch}/users` }));
-    return res.users.map((u) => u.id).sort();
-}
-
-/** A pusher-js client on gw subscribed to presence channel ch as user id. */
-async function member(t, gw, ch, id) {
-    const c = await connectClient(gw, { t, presence: user(id), name: `u${id}@${gw.port}` });
-    const { channel } = await c.subscribe(ch, 5000);
-    return { c, channel, id };
-}
-
-function memberIds(channel) {
-    const ids = [];
-    channel.members.each((m) => ids.push(m.id));
-    return ids.sort();
-}
-
-/** Every client's member list = GET /users on every gateway = want. */
-async function converged(ch, clients, want, gws, timeout = 3000) {
-    const sorted = [...new Set(want)].sort();
-    await waitUntil(async () => {
-        for (const g of gws) {
-            if (JSON.stringify(await users(g, ch)) !== JSON.stringify(sorted)) return false;
-        }
-        return clients.every((m) => JSON.stringify(memberIds(m.channel)) === JSON.stringify(sorted));
-    }, {
-        timeout,
-        what: `convergence on ${ch}: want ${sorted}; clients ` +
-            clients.map((m) => `${m.id}:[${memberIds(m.channel)}]`).join(' '),
-    });
-    for (const m of clients) assert.equal(m.channel.members.count, sorted.length);
-}
-
 test('members on two gateways see each other; REST answers are the fleet\'s', async (t) => {
     const ch = uniq('presence-fleet-');
     const a = await member(t, gw1, ch, '1');
@@ -200,6 +165,38 @@ test('kill -9 of a gateway: survivors get member_removed and GET /users is clean
     }
 });
 
+test('kill -9 with its clients back on the other gateway within 0-3 s: no duplicates, no removal', async (t) => {
+    const ch = uniq('presence-back-');
+    const doomed = await gateway();
+    const stay = [];
+    for (let i = 0; i < 4; i++) stay.push(await member(t, gw1, ch, `s${i}`));
+    const lost = [];
+    for (let i = 0; i < 4; i++) lost.push(await member(t, doomed, ch, `b${i}`));
+    const ids = [...stay, ...lost].map((m) => m.id);
+    await converged(ch, [...stay, ...lost], ids, [gw1, gw2]);
+    const from = stay.map((m) => m.channel.inbox.items.length);
+    await doomed.kill();
+    for (const m of lost) m.c.pusher.disconnect();
+    // Each comes back on gw2 after a random 0-3 s (RELIABILITY PR2).
+    const back = await Promise.all(lost.map(async (m) => {
+        await delay(Math.random() * 3000);
+        return member(t, gw2, ch, m.id);
+    }));
+    await converged(ch, [...stay, ...back], ids, [gw1, gw2], 10000);
+    // Past the dead node's reaping (node-timeout 5 s + a heartbeat), still whole.
+    await waitUntil(async () => (await cli(redis.port, '-n', '1', 'ZCARD', 'mn:1:#nodes')) === '2',
+        { timeout: 8000, what: 'the dead node reaped' });
+    await converged(ch, [...stay, ...back], ids, [gw1, gw2]);
+    stay.forEach((s, i) => {
+        for (const m of lost) {
+            const n = (ev) => s.channel.inbox.filter(
+                (e) => e.event === ev && e.data.id === m.id, from[i]).length;
+            assert.ok(n('pusher:member_removed') <= 1 && n('pusher:member_added') <= 1,
+                `${s.id}: at most one removed/added pair for ${m.id}`);
+        }
+    });
+});
+
 test('graceful stop: the gateway leaves and its members are gone within 2 s', async (t) => {
     const ch = uniq('presence-stop-');
     const leaving = await gateway();
@@ -231,3 +228,25 @@ test('FLUSHALL: gateways re-register within 3 s and clients hear of no departure
         m.channel.inbox.filter((e) => e.event === 'pusher:member_removed', from[i]).length, 0,
         `${m.id} was told of no departure`));
 });
+
+test('Redis stopped for 10 s and started empty: clients stay, state restored silently, joins seen again', async (t) => {
+    const ch = uniq('presence-restart-');
+    const a = await member(t, gw1, ch, 'a');
+    const b = await member(t, gw2, ch, 'b');
+    await converged(ch, [a, b], ['a', 'b'], [gw1, gw2]);
+    const from = [a.channel.inbox.items.length, b.channel.inbox.items.length];
+    await redis.stop();
+    await delay(10000); // the outage itself is what this test is about
+    await redis.start(); // same port, no persistence: Redis comes back empty
+    const t0 = performance.now();
+    await converged(ch, [a, b], ['a', 'b'], [gw1, gw2], 3000);
+    t.diagnostic(`Redis back empty: state restored after ${(performance.now() - t0).toFixed(0)} ms`);
+    const c = await member(t, gw2, ch, 'c');
+    await converged(ch, [a, b, c], ['a', 'b', 'c'], [gw1, gw2]);
+    assert.equal(a.c.state, 'connected');
+    assert.equal(b.c.state, 'connected');
+    [a, b].forEach((m, i) => assert.equal(
+        m.channel.inbox.filter((e) => e.event === 'pusher:member_removed', from[i]).length, 0,
+        `${m.id} was told of no departure`));
+});
+

@@ -11,6 +11,7 @@ import {
     connectClient, waitForEvent, okJson, uniq, waitUntil, performance,
 } from '../lib/harness.mjs';
 import { startSentinelSet, numsub, cli, gatewayPair } from '../lib/redis.mjs';
+import { member, converged } from '../lib/cluster.mjs';
 
 const set = await startSentinelSet();
 const redisConfig = {
@@ -40,6 +41,15 @@ test('through Sentinel: a trigger through either gateway reaches both', async (t
     }
 });
 
+// Presence members who joined before the failover, checked after it.
+const before = [];
+const presenceCh = uniq('presence-s-');
+
+test('presence across gateways through Sentinel (before the failover)', async () => {
+    before.push(await member(null, gw1, presenceCh, 'p1'), await member(null, gw2, presenceCh, 'p2'));
+    await converged(presenceCh, before, ['p1', 'p2'], [gw1, gw2]);
+});
+
 test('kill -9 of the master: triggers succeed and reach both gateways again within 5 s', async (t) => {
     const ch = uniq('s-failover-');
     const { a, b, ca, cb } = await clientsOnBoth(t, ch, set.master.port);
@@ -66,4 +76,12 @@ test('kill -9 of the master: triggers succeed and reach both gateways again with
     assert.match(await cli(set.replica.port, 'ROLE'), /^master/);
     assert.equal(a.state, 'connected');
     assert.equal(b.state, 'connected');
+});
+
+test('after the failover the cluster state is whole: earlier members listed, new ones seen everywhere', async (t) => {
+    const late = await member(t, gw2, presenceCh, 'p3');
+    await converged(presenceCh, [...before, late], ['p1', 'p2', 'p3'], [gw1, gw2], 5000);
+    before[0].c.close();
+    await converged(presenceCh, [before[1], late], ['p2', 'p3'], [gw1, gw2], 5000);
+    before[1].c.close();
 });
