@@ -180,7 +180,7 @@ joined_ready(struct worker *w, struct delivery *d)
             ws_send_frame(wc->v[i], frame_ref(d->frame));
             if (d->ptr)
                 ws_send_frame(wc->v[i], frame_ref(d->ptr));
-            break;
+            return;
         }
         return;
     }

@@ -440,10 +440,10 @@ cluster_snapshot_presence(const struct cluster_snapshot *s, struct buf *out)
 {
     const char *p = s->members, *end = s->members + s->members_len;
     size_t n = 0, cap = 16;
-    const char **v = xmalloc(2 * cap * sizeof(*v));
-    size_t *l = xmalloc(2 * cap * sizeof(*l));
-    const char **ids, **infos;
-    size_t *id_lens, *info_lens;
+    const char **ids = xmalloc(cap * sizeof(*ids)),
+               **infos = xmalloc(cap * sizeof(*infos));
+    size_t *id_lens = xmalloc(cap * sizeof(*id_lens));
+    size_t *info_lens = xmalloc(cap * sizeof(*info_lens));
     int rc = 0;
 
     while (p < end) {
@@ -462,25 +462,24 @@ cluster_snapshot_presence(const struct cluster_snapshot *s, struct buf *out)
         }
         if (n == cap) {
             cap *= 2;
-            v = xrealloc(v, 2 * cap * sizeof(*v));
-            l = xrealloc(l, 2 * cap * sizeof(*l));
+            ids = xrealloc(ids, cap * sizeof(*ids));
+            infos = xrealloc(infos, cap * sizeof(*infos));
+            id_lens = xrealloc(id_lens, cap * sizeof(*id_lens));
+            info_lens = xrealloc(info_lens, cap * sizeof(*info_lens));
         }
-        v[n] = id;
-        l[n] = a;
-        v[cap + n] = p; /* infos in the upper half */
-        l[cap + n] = b;
+        ids[n] = id;
+        id_lens[n] = a;
+        infos[n] = p;
+        info_lens[n] = b;
         p += b;
         n++;
     }
-    if (rc == 0) {
-        ids = v;
-        id_lens = l;
-        infos = v + cap;
-        info_lens = l + cap;
+    if (rc == 0)
         msg_presence_object(out, ids, id_lens, infos, info_lens, n);
-    }
-    free(v);
-    free(l);
+    free(ids);
+    free(infos);
+    free(id_lens);
+    free(info_lens);
     return rc;
 }
 

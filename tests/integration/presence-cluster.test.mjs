@@ -229,6 +229,40 @@ test('FLUSHALL: gateways re-register within 3 s and clients hear of no departure
         `${m.id} was told of no departure`));
 });
 
+test('membership churn across both gateways (PR8, reduced): converged at each checkpoint, no key left', async (t) => {
+    const ch = uniq('presence-churn-');
+    const N = 60; // users; each op joins or leaves one of them, about 100 ops/s
+    const watcher = await member(t, gw1, ch, 'watcher');
+    const live = new Map(); // user id -> member
+    let ops = 0;
+    const step = async () => {
+        const id = `c${Math.floor(Math.random() * N)}`;
+        const m = live.get(id);
+        if (m) {
+            live.delete(id);
+            m.c.close();
+        } else {
+            live.set(id, await member(null, Math.random() < 0.5 ? gw1 : gw2, ch, id));
+        }
+        ops++;
+    };
+    for (let round = 0; round < 3; round++) {
+        const until = performance.now() + 3000;
+        while (performance.now() < until) await Promise.all([step(), delay(10)]);
+        const want = ['watcher', ...live.keys()];
+        await converged(ch, [watcher, ...live.values()], want, [gw1, gw2], 5000);
+        t.diagnostic(`checkpoint ${round}: ${ops} ops, ${live.size} members converged`);
+    }
+    for (const m of live.values()) m.c.close();
+    watcher.c.close();
+    await waitUntil(async () => (await users(gw2, ch)).length === 0,
+        { timeout: 5000, what: 'everyone gone' });
+    // The webhook bookkeeping of the last departures lives 5 s (PX 5000).
+    const keys = () => cli(redis.port, '-n', '1', '--scan', '--pattern', `mn:1:app1:*${ch}*`);
+    await waitUntil(async () => (await keys()) === '',
+        { timeout: 7000, what: 'no key of the channel left in Redis' });
+});
+
 test('Redis stopped for 10 s and started empty: clients stay, state restored silently, joins seen again', async (t) => {
     const ch = uniq('presence-restart-');
     const a = await member(t, gw1, ch, 'a');
