@@ -13,115 +13,19 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
 import {
-    startGateway, connectClient, gatewayBin, performance, uniq, waitUntil, Inbox,
-    PusherServer, SANITIZER_RE, certFile, keyFile,
+    startGateway, connectClient, gatewayBin, performance, uniq, waitUntil, SANITIZER_RE, certFile,
 } from '../lib/harness.mjs';
+import { Receiver } from '../lib/webhook-receiver.mjs';
 
 const DELAY_MS = 3000; // the documented delay of channel_vacated and member_removed
 const TIMEOUT_MS = 5000; // one webhook request, connect to status line
 
 // ------------------------------------------------------------------ receivers
-
-/** One webhook endpoint: what it answers, and every request it got. */
-class Route {
-    constructor(app) {
-        this.sdk = new PusherServer({ appId: app.id || app.name, key: app.key, secret: app.secret });
-        this.requests = []; // every request: {valid, status, events, servername, ...}
-        this.events = new Inbox(`webhooks ${app.name}`); // events of requests answered 200
-        this.fail = 0; // answer this many next requests with 500
-    }
-
-    handle(req, res, rawBody) {
-        const hook = this.sdk.webhook({ headers: req.headers, rawBody });
-        const valid = hook.isValid();
-        const rec = {
-            at: performance.now(),
-            valid,
-            rawBody,
-            encrypted: Boolean(req.socket.encrypted),
-            servername: req.socket.servername,
-            host: req.headers.host,
-            contentType: req.headers['content-type'],
-            events: valid ? hook.getEvents() : [],
-        };
-        this.requests.push(rec);
-        if (this.fail > 0) {
-            this.fail--;
-            rec.status = 500;
-            res.writeHead(500, { 'content-type': 'text/plain' });
-            res.end('try again');
-            return;
-        }
-        rec.status = 200;
-        for (const ev of rec.events) this.events.push({ ...ev, at: rec.at });
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end('{}');
-    }
-
-    of(name, channel) {
-        return this.events.filter((e) => e.name === name && (channel === undefined || e.channel === channel));
-    }
-
-    waitFor(pred, timeout = 2000) {
-        return this.events.waitFor(pred, { timeout });
-    }
-}
-
-/** An https server with the test certificate, on host; routes by path. */
-class HttpsReceiver {
-    constructor(host = '127.0.0.1') {
-        this.host = host;
-        this.routes = new Map();
-        this.connections = []; // performance.now() of every TCP connection
-        this.tlsErrors = []; // handshakes that failed, with the reason
-    }
-
-    route(p, app) {
-        const r = new Route(app);
-        this.routes.set(p, r);
-        return r;
-    }
-
-    async start() {
-        this.server = https.createServer({ cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile) },
-            (req, res) => {
-                const chunks = [];
-                req.on('data', (d) => chunks.push(d));
-                req.on('end', () => {
-                    const route = this.routes.get(req.url);
-                    if (!route) {
-                        res.writeHead(404);
-                        res.end();
-                        return;
-                    }
-                    route.handle(req, res, Buffer.concat(chunks).toString('utf8'));
-                });
-            });
-        this.server.on('connection', () => this.connections.push(performance.now()));
-        this.server.on('tlsClientError', (e) => this.tlsErrors.push(e.code || e.message));
-        await new Promise((resolve, reject) => {
-            this.server.once('error', reject);
-            this.server.listen(0, this.host, resolve);
-        });
-        this.port = this.server.address().port;
-        return this;
-    }
-
-    url(p, host = this.host) {
-        return `https://${host}:${this.port}${p}`;
-    }
-
-    stop() {
-        this.server.closeAllConnections();
-        return new Promise((resolve) => this.server.close(resolve));
-    }
-}
 
 /** Accepts TCP connections and never answers: a TLS handshake that hangs. */
 class SilentReceiver {
@@ -159,7 +63,7 @@ const apps = {
     mismatch: { name: 'mismatch', key: 'mismatch-key', secret: 'mismatch-secret' },
     silent: { name: 'silent', key: 'silent-key', secret: 'silent-secret' },
 };
-const rx = await new HttpsReceiver().start();
+const rx = await new Receiver({ tls: true }).start();
 const hooks = {
     app1: rx.route('/hooks/app1', apps.app1),
     named: rx.route('/hooks/named', apps.named),
@@ -167,10 +71,10 @@ const hooks = {
 };
 // Each failing receiver has a server of its own, so that its connections can
 // be counted.
-const untrusted = await new HttpsReceiver().start();
+const untrusted = await new Receiver({ tls: true }).start();
 const untrustedRoute = untrusted.route('/hooks/untrusted', apps.untrusted);
 // 127.0.0.2 is loopback too, but not in the certificate (127.0.0.1, localhost).
-const mismatch = await new HttpsReceiver('127.0.0.2').start();
+const mismatch = await new Receiver({ tls: true, host: '127.0.0.2' }).start();
 const mismatchRoute = mismatch.route('/hooks/mismatch', apps.mismatch);
 const silent = await new SilentReceiver().start();
 
