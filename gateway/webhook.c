@@ -7,8 +7,9 @@
  * one per request or batched (webhook-batching); requests that fail or time
  * out are retried with exponential back-off for 5 minutes; every queue is
  * bounded and what is dropped is counted and logged. The HTTP exchange is
- * webhook_http.c, the bytes webhook_msg.c. Does not decide when a transition
- * happened (the hub does, under its lock). */
+ * webhook_http.c (TLS for https:// receivers webhook_tls.c, whose contexts
+ * are made here at start), the bytes webhook_msg.c. Does not decide when a
+ * transition happened (the hub does, under its lock). */
 #include "webhook.h"
 
 #include <pthread.h>
@@ -24,6 +25,7 @@
 #include "mem.h"
 #include "sign.h"
 #include "webhook_http.h"
+#include "webhook_tls.h"
 #include "mn.h"
 
 #define INBOX_MAX 100000    /* events posted, not yet taken by the thread */
@@ -68,6 +70,8 @@ struct target {
     struct webhook *wh;
     size_t app;
     const struct mn_webhook *hook;
+    /* https: wh->tls_system, or own_tls (from the receiver's ca-file) */
+    struct webhook_tls_ctx *tls, *own_tls;
     struct buf batch; /* event objects joined by ',' */
     size_t batch_n;
     uint64_t batch_ms;
@@ -101,6 +105,8 @@ struct webhook {
     /* the thread's own state from here on */
     struct target *targets;
     size_t ntargets;
+    /* the system's CA store, for https receivers without a ca-file */
+    struct webhook_tls_ctx *tls_system;
     size_t *first;       /* per app: its first target */
     unsigned *wants;     /* per app: union of its receivers' events */
     struct map *delayed; /* per app: pair key -> struct item in the delay queue */
@@ -205,7 +211,7 @@ static void note_drop(struct target *t, size_t n, const char *why);
 static void kick(struct target *t);
 
 static void
-on_sent(void *arg, int status)
+on_sent(void *arg, int status, const char *why)
 {
     struct flight *f = arg;
     struct target *t = f->t;
@@ -235,8 +241,9 @@ on_sent(void *arg, int status)
     } else {
         if (!t->failing)
             log_warn("webhook: receiver failing app=%s host=%s port=%u status=%d "
-                     "(retrying with back-off)",
-                     wh->cfg->apps[t->app].id, t->hook->host, t->hook->port, status);
+                     "error=%s (retrying with back-off)",
+                     wh->cfg->apps[t->app].id, t->hook->host, t->hook->port, status,
+                     why[0] ? why : "HTTP status");
         t->failing = true;
         wait = r->attempts < 7 ? (uint64_t)RETRY_FIRST_MS << r->attempts : RETRY_MAX_MS;
         if (wait > RETRY_MAX_MS)
@@ -276,8 +283,8 @@ kick(struct target *t)
             wh->flights->prev = f;
         wh->flights = f;
         t->inflight++;
-        f->x = webhook_http_post(&wh->loop, t->hook->host, t->hook->port, r->text, r->len,
-                                 TIMEOUT_MS, on_sent, f);
+        f->x = webhook_http_post(&wh->loop, t->hook->host, t->hook->port, t->tls, r->text,
+                                 r->len, TIMEOUT_MS, on_sent, f);
     }
 }
 
@@ -287,7 +294,7 @@ make_req(struct target *t, const char *events, size_t len, size_t n)
 {
     const struct mn_app *a = &t->wh->cfg->apps[t->app];
     struct webhook_url u = {
-        false,         t->hook->host_header, strlen(t->hook->host_header),
+        t->hook->tls,  t->hook->host_header, strlen(t->hook->host_header),
         t->hook->port, t->hook->path,        strlen(t->hook->path)};
     struct buf body = BUF_INIT, text = BUF_INIT;
     char sig[SIGN_HEX_LEN + 1];
@@ -593,11 +600,43 @@ webhook_new(const struct mn_config *cfg)
     return wh;
 }
 
+/* The TLS contexts of the https receivers: the system's CA store, loaded
+ * once for those without a ca-file, and one per ca-file. -1 (logged). */
+static int
+load_tls(struct webhook *wh)
+{
+    struct mn_err err = {0};
+
+    for (size_t i = 0; i < wh->ntargets; i++) {
+        struct target *t = &wh->targets[i];
+
+        if (!t->hook->tls)
+            continue;
+        if (t->hook->ca_file != NULL) {
+            t->tls = t->own_tls = webhook_tls_ctx_new(t->hook->ca_file, &err);
+        } else {
+            if (wh->tls_system == NULL)
+                wh->tls_system = webhook_tls_ctx_new(NULL, &err);
+            t->tls = wh->tls_system;
+        }
+        if (t->tls == NULL) {
+            /* host and port, never the URL: its query may carry a token */
+            log_err("webhook: cannot load the certificates to trust app=%s host=%s "
+                    "port=%u: %s",
+                    wh->cfg->apps[t->app].id, t->hook->host, t->hook->port, err.msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int
 webhook_start(struct webhook *wh)
 {
     if (wh == NULL)
         return 0;
+    if (load_tls(wh) < 0)
+        return -1;
     if (pthread_create(&wh->thread, NULL, run, wh) != 0) {
         log_err("webhook: cannot start the sender thread");
         return -1;
@@ -640,7 +679,9 @@ webhook_stop_free(struct webhook *wh)
         free_reqs(wh->targets[i].ready);
         free_reqs(wh->targets[i].retry);
         buf_free(&wh->targets[i].batch);
+        webhook_tls_ctx_free(wh->targets[i].own_tls);
     }
+    webhook_tls_ctx_free(wh->tls_system);
     for (size_t a = 0; a < wh->cfg->napps; a++) {
         map_clear(&wh->delayed[a]);
         map_clear(&wh->missed[a]);

@@ -59,6 +59,8 @@ static int parse_redis(const struct walk *w, json_t *obj, struct mn_config *cfg)
 static int parse_api(const struct walk *w, json_t *obj, struct mn_config *cfg);
 static int parse_hooks(const struct walk *w, const char *where, json_t *arr,
                        struct mn_app *a);
+static int resolve(const struct walk *w, const char *where, const char *key, char **path,
+                   size_t max);
 static int parse_events(const struct walk *w, const char *where, json_t *arr,
                         unsigned *mask);
 
@@ -287,7 +289,11 @@ parse_hook(const struct walk *w, json_t *obj, const char *where, struct mn_webho
         hk->host = xstrndup(u.host, u.host_len);
     hk->port = u.port;
     hk->path = xstrndup(u.path, u.path_len);
-    return 0;
+    hk->tls = u.tls;
+    if (hk->ca_file != NULL && !hk->tls)
+        return fail(w, where, "ca-file",
+                    "is for https:// receivers only (the url is http)");
+    return resolve(w, where, "ca-file", &hk->ca_file, 4095);
 }
 
 static int
@@ -428,7 +434,7 @@ validate(const struct walk *w, struct mn_config *cfg)
 /* A relative path in the file is relative to the file's directory, so that
  * every daemon reading it finds the same files whatever its working directory. */
 static int
-resolve(const struct walk *w, const char *key, char **path, size_t max)
+resolve(const struct walk *w, const char *where, const char *key, char **path, size_t max)
 {
     const char *slash = strrchr(w->file, '/');
     size_t dlen, plen;
@@ -439,7 +445,7 @@ resolve(const struct walk *w, const char *key, char **path, size_t max)
     dlen = (size_t)(slash - w->file) + 1;
     plen = strlen(*path);
     if (dlen + plen > max)
-        return fail(w, "", key, "must be at most %zu bytes once resolved against %.*s",
+        return fail(w, where, key, "must be at most %zu bytes once resolved against %.*s",
                     max, (int)dlen, w->file);
     full = xmalloc(dlen + plen + 1);
     memcpy(full, w->file, dlen);
@@ -479,13 +485,13 @@ config_parse(const char *text, size_t len, const char *name, struct mn_err *err)
         goto fail;
     }
     if (walk_object(&w, root, LVL_TOP, "", cfg) < 0 || validate(&w, cfg) < 0 ||
-        resolve(&w, "certificate", &cfg->certificate, 4095) < 0 ||
-        resolve(&w, "private-key", &cfg->private_key, 4095) < 0 ||
-        resolve(&w, "local-socket", &cfg->local_socket, SUN_PATH_MAX) < 0 ||
+        resolve(&w, "", "certificate", &cfg->certificate, 4095) < 0 ||
+        resolve(&w, "", "private-key", &cfg->private_key, 4095) < 0 ||
+        resolve(&w, "", "local-socket", &cfg->local_socket, SUN_PATH_MAX) < 0 ||
         (!config_is_host_port(cfg->api.fastcgi) &&
-         resolve(&w, "api.fastcgi", &cfg->api.fastcgi, SUN_PATH_MAX) < 0) ||
+         resolve(&w, "", "api.fastcgi", &cfg->api.fastcgi, SUN_PATH_MAX) < 0) ||
         (!config_is_host_port(cfg->api.scgi) &&
-         resolve(&w, "api.scgi", &cfg->api.scgi, SUN_PATH_MAX) < 0))
+         resolve(&w, "", "api.scgi", &cfg->api.scgi, SUN_PATH_MAX) < 0))
         goto fail;
     json_decref(root);
     return cfg;

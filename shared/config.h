@@ -13,8 +13,10 @@
 
 /* "applications[].webhooks[]": one receiver of the app's webhooks. */
 struct mn_webhook {
-    char *url;         /* "url": http://host[:port][/path] (https refused for now) */
+    char *url;         /* "url": http[s]://host[:port][/path] */
     unsigned events;   /* "events": bit 1 << enum webhook_kind per event sent */
+    char *ca_file;     /* "ca-file": PEM to trust instead of the system's CAs, or NULL */
+    bool tls;          /* parsed from url: https */
     char *host;        /* parsed from url: host (IPv6 without brackets) */
     char *host_header; /* host as the Host header wants it (brackets kept) */
     unsigned port;

@@ -157,8 +157,14 @@ const struct cfg_key cfg_keys[] = {
 
     {"applications[].webhooks[].url", CFG_STR, CFG_REQUIRED, NULL, 0, 2048, check_url,
      HOOK(url),
-     "`http://host[:port][/path]` the webhooks are POSTed to (https is not supported "
-     "yet)"},
+     "`http://host[:port][/path]` or `https://...` the webhooks are POSTed to; an "
+     "https receiver's certificate must verify (chain, and the URL's host name or IP "
+     "address) against the system's CA store or `ca-file`"},
+    {"applications[].webhooks[].ca-file", CFG_STR, CFG_EMPTY_UNSET, NULL, 0, 4095, NULL,
+     HOOK(ca_file),
+     "https receivers only: PEM file of the certificates to trust instead of the "
+     "system's CA store (e.g. a self-signed receiver's own certificate); relative to "
+     "the config file's directory; read when the gateway starts"},
     {"applications[].webhooks[].events", CFG_EVENTS, 0, "(all)", 0, 0, NULL, HOOK(events),
      "the events this receiver gets, a non-empty array of `channel_occupied`, "
      "`channel_vacated`, `member_added`, `member_removed`, `client_event`, "
@@ -338,18 +344,13 @@ check_prefix(const char *s, size_t len)
     return NULL;
 }
 
-/* webhooks[].url: http://host[:port][/path]. */
+/* webhooks[].url: http[s]://host[:port][/path]. */
 static const char *
 check_url(const char *s, size_t len)
 {
     struct webhook_url u;
-    const char *why = webhook_url_parse(s, len, &u);
 
-    if (why != NULL)
-        return why;
-    if (u.tls)
-        return "https webhooks are not supported yet: use http://";
-    return NULL;
+    return webhook_url_parse(s, len, &u);
 }
 
 bool

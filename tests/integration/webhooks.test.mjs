@@ -164,7 +164,6 @@ test('config: webhook urls and event names are checked at start', async () => {
     const base = { name: 'a', key: 'a-key', secret: 'a-secret' };
     const cases = [
         [{ url: 'ftp://x/' }, /webhooks\[0\]\.url: must start with http:\/\/ or https:\/\//],
-        [{ url: 'https://x/' }, /webhooks\[0\]\.url: https webhooks are not supported yet/],
         [{ url: 'http://x:70000/' }, /webhooks\[0\]\.url: must have a port of 1 to 65535/],
         [{ url: 'http://x/', events: ['channel_occupied', 'nope'] }, /webhooks\[0\]\.events: entry 1 must be one of/],
         [{ url: 'http://x/', events: [] }, /webhooks\[0\]\.events: must be a non-empty array/],

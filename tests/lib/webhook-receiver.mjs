@@ -1,10 +1,12 @@
-// webhook-receiver.mjs - a webhook endpoint for the tests: node http on a
-// free loopback port; every request is checked with the `pusher` library's
-// verifier (isValid(), then getEvents()); each route can answer 500 a number
-// of times or hold requests (hang).
+// webhook-receiver.mjs - a webhook endpoint for the tests: node http, or
+// https with config/test-cert.pem, on a free loopback port; every request is
+// checked with the `pusher` library's verifier (isValid(), then getEvents());
+// each route can answer 500 a number of times or hold requests (hang).
+import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 
-import { performance, Inbox, PusherServer } from './harness.mjs';
+import { performance, Inbox, PusherServer, certFile, keyFile } from './harness.mjs';
 
 /** One webhook endpoint: what it answers, and every request it got. */
 export class Route {
@@ -27,6 +29,9 @@ export class Route {
             rawBody,
             contentType: req.headers['content-type'],
             key: req.headers['x-pusher-key'],
+            host: req.headers.host,
+            encrypted: Boolean(req.socket.encrypted), // https
+            servername: req.socket.servername, // https: the SNI name, or false
             events: valid ? hook.getEvents() : [],
             timeMs: valid ? hook.getData().time_ms : null,
         };
@@ -66,8 +71,14 @@ export class Route {
 }
 
 export class Receiver {
-    constructor() {
+    /** tls: https with config/test-cert.pem (names localhost and 127.0.0.1);
+     * host: the loopback address to listen on. */
+    constructor({ tls = false, host = '127.0.0.1' } = {}) {
+        this.tls = tls;
+        this.host = host;
         this.routes = new Map();
+        this.connections = []; // performance.now() of every TCP connection
+        this.tlsErrors = []; // https: handshakes that failed, with the reason
     }
 
     route(path, app) {
@@ -77,7 +88,7 @@ export class Receiver {
     }
 
     async start() {
-        this.server = http.createServer((req, res) => {
+        const handler = (req, res) => {
             const chunks = [];
             req.on('data', (d) => chunks.push(d));
             req.on('end', () => {
@@ -89,14 +100,23 @@ export class Receiver {
                 }
                 route.handle(req, res, Buffer.concat(chunks).toString('utf8'));
             });
+        };
+        this.server = this.tls
+            ? https.createServer({ cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile) }, handler)
+            : http.createServer(handler);
+        this.server.on('connection', () => this.connections.push(performance.now()));
+        this.server.on('tlsClientError', (e) => this.tlsErrors.push(e.code || e.message));
+        await new Promise((resolve, reject) => {
+            this.server.once('error', reject);
+            this.server.listen(0, this.host, resolve);
         });
-        await new Promise((resolve) => this.server.listen(0, '127.0.0.1', resolve));
         this.port = this.server.address().port;
         return this;
     }
 
-    url(path) {
-        return `http://127.0.0.1:${this.port}${path}`;
+    /** The URL of path, naming the receiver as host (default: its address). */
+    url(path, host = this.host) {
+        return `${this.tls ? 'https' : 'http'}://${host}:${this.port}${path}`;
     }
 
     stop() {

@@ -135,6 +135,24 @@ test_body_request(void)
     webhook_msg_request(&r, &u, "k", "s", "", 0);
     ok(strncmp(buf_data(&r), "POST / HTTP/1.1\r\nHost: example.com\r\n", 36) == 0,
        "default port left out of Host, path /");
+    /* https: 443 is the default, 80 is not (the sender passes the hook's tls) */
+    {
+        static const struct {
+            const char *url, *want;
+        } hosts[] = {
+            {"https://example.com/h", "POST /h HTTP/1.1\r\nHost: example.com\r\n"},
+            {"https://example.com:80/h", "POST /h HTTP/1.1\r\nHost: example.com:80\r\n"},
+            {"http://example.com:443/h", "POST /h HTTP/1.1\r\nHost: example.com:443\r\n"},
+            {"https://[::1]:8443/h", "POST /h HTTP/1.1\r\nHost: [::1]:8443\r\n"},
+        };
+        for (size_t i = 0; i < ARRAY_LEN(hosts); i++) {
+            buf_reset(&r);
+            webhook_url_parse(hosts[i].url, strlen(hosts[i].url), &u);
+            webhook_msg_request(&r, &u, "k", "s", "", 0);
+            ok(strncmp(buf_data(&r), hosts[i].want, strlen(hosts[i].want)) == 0,
+               "Host header of %s", hosts[i].url);
+        }
+    }
     buf_free(&b);
     buf_free(&r);
 }
