@@ -2,9 +2,10 @@
  * libuv loop and two hiredis async connections to the master, one for
  * commands (PUBLISH, PING) and one in pub/sub mode. The master is the
  * configured address, or (sentinel) what the sentinels name, asked in turn
- * and checked with ROLE; a third connection, to the sentinel that answered,
- * listens for +switch-master. A PING every 500 ms with a 1.5 s deadline finds
- * a master that hangs without closing, and a PUBLISH unanswered for 800 ms
+ * and checked with ROLE (when none answers, the last master found, still
+ * checked); a third connection, to the sentinel that answered, listens for
+ * +switch-master (tried again every second while up). A PING every 500 ms with a 1.5 s
+ * deadline finds a master that hangs without closing, and a PUBLISH unanswered for 800 ms
  * fails on its own (its trigger answers 503). Any loss drops every connection,
  * fails what is pending and reconnects with back-off (100 ms doubling to
  * 1 s), then subscribes again to every name in the set; a newly added name
@@ -12,8 +13,10 @@
  * it. Discovery uses short blocking connections on this thread only
  * (nothing else runs here). With
  * redis.give-up, a link down that long sends SIGTERM to the process (main
- * then exits 75). Does not know what names or payloads mean
- * (gateway/hub_redis.c). */
+ * then exits 75). Counts the publishes that failed (sent or queued, then
+ * past their deadline or cut off with the connection) and those refused
+ * while down, and logs both when the link is up again. Does not know what
+ * names or payloads mean (gateway/hub_redis.c). */
 #include "bus_redis.h"
 
 #include <pthread.h>
@@ -46,7 +49,8 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 1000
 #define SUB_BATCH 256
-#define SUB_CONFIRM_MS 1000 /* a new name counts as live after this at the latest */
+#define SUB_CONFIRM_MS 1000    /* a new name counts as live after this at the latest */
+#define SENTINEL_RETRY_MS 1000 /* listening for +switch-master again, while up */
 
 enum op_kind { OP_PUB, OP_SUB, OP_UNSUB, OP_CMD };
 
@@ -70,6 +74,7 @@ struct op {
      * once; the op waits for hiredis's callback without a done). */
     struct op *fprev, *fnext;
     bool in_flight;
+    bool failed; /* counted in pub_failed already (past its deadline) */
     uint64_t sent_ms;
 };
 
@@ -88,20 +93,25 @@ struct bus_redis {
     atomic_bool up;
     atomic_bool gave_up;
     atomic_uint ups; /* times the link came up */
+    /* Since the link was last up: PUBLISHes accepted by bus_redis_publish
+     * that failed, and those it refused because the link was down. */
+    atomic_ulong pub_failed, pub_refused;
     /* Everything below belongs to the link's thread. */
     uv_loop_t loop;
     uv_async_t wake;
     uv_timer_t tick;
     bool stopping;
     redisAsyncContext *pub, *sub, *sen;
-    bool pub_ok, sub_ok, active;
+    bool pub_ok, sub_ok, sen_ok, active;
     struct map names;                /* the subscribed set (no values) */
     struct map live;                 /* names sent on sub -> enum live_state */
     struct op *flight, *flight_tail; /* PUBLISHes awaiting a reply, oldest first */
     struct map waiting; /* names subscribed, not yet confirmed -> request time (ms) */
     uint64_t connect_ms, next_attempt_ms, backoff_ms, ping_sent_ms, last_ping_ms;
     uint64_t down_since_ms; /* when the link was last up (or started) */
+    bool was_up;            /* up at least once: a new up is a recovery */
     size_t sentinel_next;
+    uint64_t sentinel_tried_ms; /* the last attempt to listen to a sentinel */
     char host[256];
     int port;
 };
@@ -118,9 +128,12 @@ op_free(struct op *o)
     free(o);
 }
 
+/* o was accepted: a PUBLISH counts as failed, a command's reply_fn gets NULL. */
 static void
-op_fail(struct op *o)
+op_fail(struct bus_redis *r, struct op *o)
 {
+    if (o->kind == OP_PUB)
+        atomic_fetch_add(&r->pub_failed, 1);
     if (o->kind == OP_PUB && o->done)
         o->done(o->arg, false);
     if (o->kind == OP_CMD && o->reply_fn)
@@ -151,7 +164,7 @@ drop(struct bus_redis *r, const char *why)
         r->down_since_ms = mn_now_ms();
     }
     atomic_store(&r->up, false);
-    r->pub_ok = r->sub_ok = false;
+    r->pub_ok = r->sub_ok = r->sen_ok = false;
     free_ctx(&r->pub);
     free_ctx(&r->sub);
     free_ctx(&r->sen);
@@ -171,12 +184,37 @@ on_ping_reply(redisAsyncContext *ac, void *reply, void *arg)
         return;
     r->ping_sent_ms = 0;
     if (!atomic_load(&r->up)) {
+        /* Taken before up is set: a refusal counted after it belongs to the
+         * next outage. */
+        unsigned long failed = atomic_exchange(&r->pub_failed, 0);
+        unsigned long refused = atomic_exchange(&r->pub_refused, 0);
+
         atomic_store(&r->up, true);
         atomic_fetch_add(&r->ups, 1);
         r->backoff_ms = BACKOFF_MIN_MS;
         log_info("redis: connected addr=%s:%d names=%zu", r->host, r->port,
                  r->names.count);
+        if (r->was_up)
+            log_warn("redis: link up again after %llu ms; publishes failed in "
+                     "flight=%lu refused while down=%lu",
+                     (unsigned long long)(mn_now_ms() - r->down_since_ms), failed,
+                     refused);
+        r->was_up = true;
     }
+}
+
+/* The sentinel connection failed or closed (hiredis frees it): the master
+ * stays usable; the tick tries the next sentinel. */
+static void
+sentinel_lost(struct bus_redis *r)
+{
+    char host[256];
+    int port;
+
+    r->sen = NULL;
+    if (redis_nth_addr(r->cfg->address, ++r->sentinel_next, host, sizeof(host), &port) <
+        0)
+        r->sentinel_next = 0;
 }
 
 static void
@@ -187,7 +225,7 @@ on_connect(const redisAsyncContext *ac, int status)
     if (status != REDIS_OK) {
         /* hiredis frees ac after this call. */
         if (ac == r->sen) {
-            r->sen = NULL; /* the master is usable without it */
+            sentinel_lost(r);
             return;
         }
         if (ac == r->pub)
@@ -199,6 +237,7 @@ on_connect(const redisAsyncContext *ac, int status)
     }
     r->pub_ok |= ac == r->pub;
     r->sub_ok |= ac == r->sub;
+    r->sen_ok |= ac == r->sen;
     /* Up once the server answers, not once the kernel accepted: a hung
      * master still completes TCP handshakes. */
     if (r->pub_ok && r->sub_ok && !atomic_load(&r->up)) {
@@ -214,7 +253,7 @@ on_disconnect(const redisAsyncContext *ac, int status)
 
     (void)status;
     if (ac == r->sen) {
-        r->sen = NULL;
+        sentinel_lost(r);
         return;
     }
     if (ac == r->pub)
@@ -333,14 +372,55 @@ on_switch(redisAsyncContext *ac, void *reply, void *arg)
         drop(arg, "+switch-master");
 }
 
-/* Opens the connections to the master (found first when sentinel). */
+/* What the listening sentinel names: another master means a switch
+ * happened while no sentinel was listened to. */
+static void
+on_sentinel_master(redisAsyncContext *ac, void *reply, void *arg)
+{
+    struct bus_redis *r = arg;
+    const redisReply *rep = reply;
+
+    (void)ac;
+    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+        rep->element[0]->type == REDIS_REPLY_STRING &&
+        rep->element[1]->type == REDIS_REPLY_STRING &&
+        (strcmp(rep->element[0]->str, r->host) != 0 ||
+         atoi(rep->element[1]->str) != r->port))
+        drop(r, "the sentinel names another master");
+}
+
+/* Listens for +switch-master on the sentinel that answered last, after
+ * checking that it still names our master. */
+static void
+sentinel_listen(struct bus_redis *r)
+{
+    char host[256];
+    int port;
+
+    r->sentinel_tried_ms = mn_now_ms();
+    r->sen_ok = false;
+    if (redis_nth_addr(r->cfg->address, r->sentinel_next, host, sizeof(host), &port) <
+            0 ||
+        (r->sen = async_open(r, host, port)) == NULL)
+        return;
+    redisAsyncCommand(r->sen, on_sentinel_master, r,
+                      "SENTINEL get-master-addr-by-name %s", r->cfg->master_name);
+    redisAsyncCommand(r->sen, on_switch, r, "SUBSCRIBE +switch-master");
+}
+
+/* Opens the connections to the master (found first when sentinel; when no
+ * sentinel answers, the last master found, if it still says it is one). */
 static int
 connect_all(struct bus_redis *r)
 {
     if (r->cfg->sentinel) {
         if (redis_discover(r->cfg, &r->sentinel_next, r->host, sizeof(r->host),
-                           &r->port) < 0 ||
-            !redis_is_master(r->cfg, r->host, r->port))
+                           &r->port) < 0) {
+            if (r->host[0] == '\0')
+                return -1;
+            log_warn("redis: trying the last known master addr=%s:%d", r->host, r->port);
+        }
+        if (!redis_is_master(r->cfg, r->host, r->port))
             return -1;
     } else if (redis_nth_addr(r->cfg->address, 0, r->host, sizeof(r->host), &r->port) <
                0) {
@@ -360,15 +440,8 @@ connect_all(struct bus_redis *r)
     if (r->cfg->database)
         redisAsyncCommand(r->pub, NULL, NULL, "SELECT %u", r->cfg->database);
     resubscribe(r);
-    if (r->cfg->sentinel) {
-        char host[256];
-        int port;
-
-        if (redis_nth_addr(r->cfg->address, r->sentinel_next, host, sizeof(host),
-                           &port) == 0 &&
-            (r->sen = async_open(r, host, port)) != NULL)
-            redisAsyncCommand(r->sen, on_switch, r, "SUBSCRIBE +switch-master");
-    }
+    if (r->cfg->sentinel)
+        sentinel_listen(r);
     return 0;
 }
 
@@ -455,6 +528,8 @@ flight_expire(struct bus_redis *r, uint64_t now)
         flight_del(r, o);
         log_warn("redis: PUBLISH unanswered after %llu ms addr=%s:%d",
                  (unsigned long long)(now - o->sent_ms), r->host, r->port);
+        o->failed = true;
+        atomic_fetch_add(&r->pub_failed, 1);
         if (o->done)
             o->done(o->arg, false);
         o->done = NULL;
@@ -465,11 +540,15 @@ static void
 on_pub_reply(redisAsyncContext *ac, void *reply, void *arg)
 {
     struct op *o = arg;
+    struct bus_redis *r = ac->data;
     const redisReply *rep = reply;
+    bool ok = rep != NULL && rep->type == REDIS_REPLY_INTEGER;
 
-    flight_del(ac->data, o);
+    flight_del(r, o);
+    if (!ok && !o->failed)
+        atomic_fetch_add(&r->pub_failed, 1);
     if (o->done)
-        o->done(o->arg, rep != NULL && rep->type == REDIS_REPLY_INTEGER);
+        o->done(o->arg, ok);
     op_free(o);
 }
 
@@ -546,14 +625,14 @@ on_wake(uv_async_t *handle)
             if (r->stopping || !atomic_load(&r->up) || r->pub == NULL ||
                 redisAsyncCommandArgv(r->pub, on_cmd_reply, o, (int)o->argc,
                                       (const char **)o->argv, o->lens) != REDIS_OK)
-                op_fail(o);
+                op_fail(r, o);
         } else if (o->kind != OP_PUB) {
             run_sub(r, o);
             op_free(o);
         } else if (r->stopping || !atomic_load(&r->up) || r->pub == NULL ||
                    redisAsyncCommand(r->pub, on_pub_reply, o, "PUBLISH %b %b", o->name,
                                      o->nlen, o->data, o->len) != REDIS_OK) {
-            op_fail(o);
+            op_fail(r, o);
         } else {
             flight_add(r, o);
         }
@@ -595,6 +674,15 @@ on_tick(uv_timer_t *t)
         if (now - r->connect_ms > CONNECT_DEADLINE_MS)
             drop(r, "connect timed out");
         return;
+    }
+    if (r->cfg->sentinel && now - r->sentinel_tried_ms >= SENTINEL_RETRY_MS) {
+        /* hiredis 0.14's libuv adapter never reports a refused connect. */
+        if (r->sen && !r->sen_ok) {
+            free_ctx(&r->sen);
+            sentinel_lost(r);
+        }
+        if (r->sen == NULL)
+            sentinel_listen(r);
     }
     if (r->ping_sent_ms && now - r->ping_sent_ms > PING_DEADLINE_MS) {
         drop(r, "no answer to PING");
@@ -688,8 +776,10 @@ bus_redis_publish(struct bus_redis *r, const char *name, size_t nlen, const void
 {
     struct op *o;
 
-    if (!atomic_load(&r->up))
+    if (!atomic_load(&r->up)) {
+        atomic_fetch_add(&r->pub_refused, 1);
         return -1;
+    }
     o = op_new(OP_PUB, name, nlen);
     o->data = xmalloc(len + 1);
     memcpy(o->data, data, len);
@@ -776,7 +866,7 @@ bus_redis_stop(struct bus_redis *r)
     pthread_mutex_unlock(&r->lock);
     for (; o; o = next) {
         next = o->next;
-        op_fail(o);
+        op_fail(r, o);
     }
 }
 
