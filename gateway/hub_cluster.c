@@ -65,6 +65,7 @@ struct creq {
     rest_answer_fn *done;
     void *arg;
     struct cdelay *delay; /* "confirm" */
+    uint64_t token;       /* a snapshot's */
 };
 
 bool
@@ -248,6 +249,24 @@ on_transition(void *arg, const struct cluster_transition *t)
     }
 }
 
+static void answer_join(struct hub *h, struct cjoin *j, const struct buf *presence,
+                        const struct cluster_snapshot *s);
+
+/* Lock held: a joiner whose snapshot will not come is answered from this
+ * node's view at once. */
+static void
+fail_join_locked(struct hub *h, uint64_t token)
+{
+    char key[24];
+    struct cjoin *j;
+
+    snprintf(key, sizeof(key), "%llu", (unsigned long long)token);
+    if ((j = map_del(&h->cl.joins, key, strlen(key))) != NULL) {
+        answer_join(h, j, NULL, NULL);
+        free(j);
+    }
+}
+
 /* The reply of "sub", "reap" or "sync" (the link's thread). */
 static void
 on_change(void *arg, const struct redisReply *reply)
@@ -264,6 +283,8 @@ on_change(void *arg, const struct redisReply *reply)
         if (reply && reply->type == REDIS_REPLY_ERROR)
             log_warn("cluster: %s failed: %s", r->op, reply->str);
         h->cl.resync = true;
+        if (r->token)
+            fail_join_locked(h, r->token);
     } else if (strcmp(status, "unregistered") == 0) {
         h->cl.resync = true; /* the next beat tells lost from dead */
         h->cl.next_beat_ms = 0;
@@ -299,13 +320,15 @@ static void
 ask_snapshot(struct hub *h, struct cjoin *j)
 {
     struct cluster_cmd c = {0};
+    struct creq *r = req_new(h, "snapshot");
 
     j->sent = true;
+    r->token = j->token;
     start(h, &c, "sub", false);
     cluster_cmd_sub(&c, h->cfg->apps[j->app].id, j->chan, j->clen, -1, -1, NULL, 0, NULL,
                     0, j->token, chan_is_cache(j->chan, j->clen), !h->cl.registered);
-    send_cmd(h, &c, on_change, req_new(h, "snapshot"));
-    /* Down: the join is answered locally once overdue. */
+    if (send_cmd(h, &c, on_change, r) < 0) /* Redis away: this node's view */
+        fail_join_locked(h, j->token);
 }
 
 void

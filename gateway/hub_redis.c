@@ -142,6 +142,7 @@ hub_redis_start(struct hub *h)
     }
     h->node[NODE_LEN] = '\0';
     h->redis = bus_redis_new(&h->cfg->redis, on_msg, on_sub, h);
+    bus_redis_set_script(h->redis, cluster_lua, cluster_lua_len);
     {
         struct buf b = BUF_INIT;
 

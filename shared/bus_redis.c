@@ -92,7 +92,9 @@ struct bus_redis {
     pthread_t thread;
     atomic_bool up;
     atomic_bool gave_up;
-    atomic_uint ups; /* times the link came up */
+    atomic_uint ups;    /* times the link came up */
+    const char *script; /* loaded on every connection (bus_redis_set_script) */
+    size_t script_len;
     /* Since the link was last up: PUBLISHes accepted by bus_redis_publish
      * that failed, and those it refused because the link was down. */
     atomic_ulong pub_failed, pub_refused;
@@ -439,6 +441,10 @@ connect_all(struct bus_redis *r)
      * names carry its number: pub/sub ignores databases). */
     if (r->cfg->database)
         redisAsyncCommand(r->pub, NULL, NULL, "SELECT %u", r->cfg->database);
+    /* Before any EVALSHA on this connection: a new master (failover) or a
+     * restarted Redis does not know the script. */
+    if (r->script)
+        redisAsyncCommand(r->pub, NULL, NULL, "SCRIPT LOAD %b", r->script, r->script_len);
     resubscribe(r);
     if (r->cfg->sentinel)
         sentinel_listen(r);
@@ -810,6 +816,13 @@ bus_redis_command(struct bus_redis *r, size_t argc, const char *const *argv,
     o->reply_fn = fn;
     o->arg = arg;
     return post(r, o);
+}
+
+void
+bus_redis_set_script(struct bus_redis *r, const char *text, size_t len)
+{
+    r->script = text;
+    r->script_len = len;
 }
 
 unsigned

@@ -49,6 +49,10 @@ int bus_redis_publish(struct bus_redis *r, const char *name, size_t nlen,
  * thread (or in bus_redis_stop's caller). */
 int bus_redis_command(struct bus_redis *r, size_t argc, const char *const *argv,
                       const size_t *lens, bus_redis_reply_fn *fn, void *arg);
+/* A Lua script (kept, not copied) loaded with SCRIPT LOAD on every new
+ * connection before anything else, so EVALSHA finds it. Before
+ * bus_redis_start. */
+void bus_redis_set_script(struct bus_redis *r, const char *text, size_t len);
 /* How many times the link came up: a change means Redis may have lost what
  * it held (a restart, a failover). */
 unsigned bus_redis_ups(const struct bus_redis *r);
