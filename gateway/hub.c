@@ -367,7 +367,9 @@ hub_subscribe(struct hub *h, size_t app, const char *chan, size_t clen, size_t w
                                member ? member->id_len : 0, member ? member->info : NULL,
                                member ? member->info_len : 0);
         if (member || chan_is_cache(chan, clen)) {
-            hub_cluster_join_locked(h, app, chan, clen, w, exclude_socket, c);
+            hub_cluster_join_locked(h, app, chan, clen, w, exclude_socket,
+                                    member ? member->user_id : NULL,
+                                    member ? member->id_len : 0, c);
             out->pending = true;
         }
         goto out;

@@ -252,6 +252,14 @@ on_transition(void *arg, const struct cluster_transition *t)
 static void answer_join(struct hub *h, struct cjoin *j, const struct buf *presence,
                         const struct cluster_snapshot *s);
 
+static void
+join_free(struct cjoin *j)
+{
+    if (j)
+        free(j->user);
+    free(j);
+}
+
 /* Lock held: a joiner whose snapshot will not come is answered from this
  * node's view at once. */
 static void
@@ -263,7 +271,7 @@ fail_join_locked(struct hub *h, uint64_t token)
     snprintf(key, sizeof(key), "%llu", (unsigned long long)token);
     if ((j = map_del(&h->cl.joins, key, strlen(key))) != NULL) {
         answer_join(h, j, NULL, NULL);
-        free(j);
+        join_free(j);
     }
 }
 
@@ -310,7 +318,8 @@ hub_cluster_sub_locked(struct hub *h, size_t app, const char *chan, size_t clen,
         return;
     start(h, &c, "sub", false);
     cluster_cmd_sub(&c, h->cfg->apps[app].id, chan, clen, (long)count, member, user, ulen,
-                    info, ilen, 0, false, !h->cl.registered);
+                    info, ilen, 0, false, !h->cl.registered,
+                    member == 1 ? h->cfg->apps[app].max_presence_members : 0);
     if (send_cmd(h, &c, on_change, req_new(h, "sub")) < 0)
         h->cl.resync = true;
 }
@@ -325,15 +334,17 @@ ask_snapshot(struct hub *h, struct cjoin *j)
     j->sent = true;
     r->token = j->token;
     start(h, &c, "sub", false);
-    cluster_cmd_sub(&c, h->cfg->apps[j->app].id, j->chan, j->clen, -1, -1, NULL, 0, NULL,
-                    0, j->token, chan_is_cache(j->chan, j->clen), !h->cl.registered);
+    cluster_cmd_sub(&c, h->cfg->apps[j->app].id, j->chan, j->clen, -1, -1, j->user,
+                    j->user ? j->ulen : 0, NULL, 0, j->token,
+                    chan_is_cache(j->chan, j->clen), !h->cl.registered, 0);
     if (send_cmd(h, &c, on_change, r) < 0) /* Redis away: this node's view */
         fail_join_locked(h, j->token);
 }
 
 void
 hub_cluster_join_locked(struct hub *h, size_t app, const char *chan, size_t clen,
-                        size_t w, const char *socket_id, const struct hchan *ch)
+                        size_t w, const char *socket_id, const char *user, size_t ulen,
+                        const struct hchan *ch)
 {
     struct cjoin *j = xcalloc(1, sizeof(*j) + clen + 1);
     char key[24];
@@ -346,6 +357,10 @@ hub_cluster_join_locked(struct hub *h, size_t app, const char *chan, size_t clen
     snprintf(j->socket_id, sizeof(j->socket_id), "%s", socket_id);
     memcpy(j->chan, chan, clen);
     j->clen = clen;
+    if (user) {
+        j->user = xstrndup(user, ulen);
+        j->ulen = ulen;
+    }
     snprintf(key, sizeof(key), "%llu", (unsigned long long)j->token);
     map_upsert(&h->cl.joins, key, strlen(key), &created)->val = j;
     if (!ch->confirming)
@@ -546,6 +561,20 @@ on_snapshot(struct hub *h, const char *data, size_t len)
             watch_free(cw);
         return;
     }
+    if (s.cache == 'f') { /* the channel was full when it joined */
+        pthread_mutex_lock(&h->lock);
+        j = map_del(&h->cl.joins, key, strlen(key));
+        if (j) {
+            struct delivery *d =
+                delivery_new(j->app, j->chan, j->clen, NULL, j->socket_id);
+
+            d->kind = DELIVERY_REFUSE;
+            worker_post(h->workers[j->w], d);
+        }
+        pthread_mutex_unlock(&h->lock);
+        join_free(j);
+        return;
+    }
     if (cluster_snapshot_presence(&s, &presence) < 0) {
         log_warn("cluster: garbled snapshot (%zu bytes)", len);
         buf_free(&presence);
@@ -556,7 +585,7 @@ on_snapshot(struct hub *h, const char *data, size_t len)
     if (j)
         answer_join(h, j, &presence, &s);
     pthread_mutex_unlock(&h->lock);
-    free(j);
+    join_free(j);
     buf_free(&presence);
 }
 
@@ -794,7 +823,7 @@ expire_joins_locked(struct hub *h, uint64_t now)
                  SNAPSHOT_MS, (int)j->clen, j->chan);
         map_del(&h->cl.joins, it->key, it->len);
         answer_join(h, j, NULL, NULL);
-        free(j);
+        join_free(j);
         bucket = 0; /* the map changed: start over */
         it = NULL;
     }
@@ -1015,7 +1044,7 @@ hub_cluster_free(struct hub *h)
     struct cdelay *d, *next;
 
     while (map_next(&h->cl.joins, &bucket, &it))
-        free(it->val);
+        join_free(it->val);
     map_clear(&h->cl.joins);
     bucket = 0;
     it = NULL;

@@ -57,7 +57,9 @@ struct cjoin {
     uint64_t token;
     size_t app, w;
     uint64_t since_ms;
-    bool sent; /* its snapshot was asked for (the channel's SUBSCRIBE is live) */
+    bool sent;  /* its snapshot was asked for (the channel's SUBSCRIBE is live) */
+    char *user; /* presence: the joiner's user id */
+    size_t ulen;
     char socket_id[CHAN_SOCKET_ID_MAX + 1];
     size_t clen;
     char chan[];
@@ -140,7 +142,8 @@ void hub_cluster_sub_locked(struct hub *h, size_t app, const char *chan, size_t 
 /* Lock held: a presence or cache channel's subscriber on worker w waits for
  * its snapshot (c->confirming: until hub_cluster_confirmed_locked). */
 void hub_cluster_join_locked(struct hub *h, size_t app, const char *chan, size_t clen,
-                             size_t w, const char *socket_id, const struct hchan *c);
+                             size_t w, const char *socket_id, const char *user,
+                             size_t ulen, const struct hchan *c);
 /* Lock held: the channel's SUBSCRIBE is live: its joiners ask for snapshots. */
 void hub_cluster_confirmed_locked(struct hub *h, size_t app, const char *chan,
                                   size_t clen);

@@ -19,6 +19,8 @@ enum delivery_kind {
     DELIVERY_USER,        /* frame to the connections signed in as user id `channel` */
     DELIVERY_TERMINATE,   /* close the connections signed in as user id `channel` */
     DELIVERY_HTTP,        /* a REST answer from another thread for `ptr` (http.c) */
+    DELIVERY_REFUSE,      /* distributed mode: the presence channel was full when the
+                           * socket in exclude joined: subscription_error, unsubscribed */
     DELIVERY_READY,       /* Redis subscribed to channel: answer its waiting subscribers;
                            * with exclude set, only that socket: frame is its
                            * subscription_succeeded, ptr NULL or the frame after it */

@@ -71,6 +71,7 @@ wchan_remove(struct worker *w, size_t app, const char *chan, size_t clen, struct
 }
 
 static void joined_ready(struct worker *w, struct delivery *d);
+static void join_refused(struct worker *w, struct delivery *d);
 
 void
 ws_deliver(struct worker *w, struct delivery *d)
@@ -79,6 +80,10 @@ ws_deliver(struct worker *w, struct delivery *d)
 
     if (d->kind == DELIVERY_READY) {
         joined_ready(w, d);
+        return;
+    }
+    if (d->kind == DELIVERY_REFUSE) {
+        join_refused(w, d);
         return;
     }
     if (d->kind != DELIVERY_CHANNEL) {
@@ -192,6 +197,28 @@ joined_ready(struct worker *w, struct delivery *d)
         hub_joined_now(w->hub, d->app, d->channel, d->clen, presence, &j);
         wc->since[i] = j.seq;
         send_joined(wc->v[i], d->channel, d->clen, presence, &j);
+    }
+}
+
+/* A DELIVERY_REFUSE: the presence channel was full fleet-wide when the
+ * waiting subscriber joined (Redis said so): refused as the local check
+ * would have, and unsubscribed. */
+static void
+join_refused(struct worker *w, struct delivery *d)
+{
+    struct wchan *wc = map_get(&w->chans[d->app], d->channel, d->clen);
+
+    for (size_t i = 0; wc && i < wc->n; i++) {
+        struct conn *c = wc->v[i];
+        char msg[64];
+
+        if (wc->since[i] != SINCE_WAITING || strcmp(c->socket_id, d->exclude) != 0)
+            continue;
+        snprintf(msg, sizeof(msg), "Presence channel is full (%u members)",
+                 c->app->max_presence_members);
+        ws_send_sub_error(c, d->channel, d->clen, "LimitReached", msg, 403);
+        unsubscribe(c, d->channel, d->clen); /* changes wc: stop here */
+        return;
     }
 }
 

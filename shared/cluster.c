@@ -222,7 +222,7 @@ cluster_cmd_start(struct cluster_cmd *c, const char *op, unsigned db, const char
 void
 cluster_cmd_sub(struct cluster_cmd *c, const char *app_id, const char *chan, size_t clen,
                 long count, int member, const char *user, size_t ulen, const char *info,
-                size_t ilen, uint64_t token, bool cache, bool fresh)
+                size_t ilen, uint64_t token, bool cache, bool fresh, unsigned max_members)
 {
     add_str(c, app_id);
     cluster_cmd_add(c, chan, clen);
@@ -242,6 +242,10 @@ cluster_cmd_sub(struct cluster_cmd *c, const char *app_id, const char *chan, siz
         add_str(c, "");
     add_str(c, cache ? "1" : "0");
     add_str(c, fresh ? "1" : "0");
+    if (max_members)
+        cluster_cmd_addu(c, max_members);
+    else
+        add_str(c, "");
 }
 
 void
@@ -427,7 +431,7 @@ cluster_snapshot_parse(const char *data, size_t len, struct cluster_snapshot *s)
             return -1;
         s->entry = p;
         p += s->entry_len;
-    } else if (s->cache != 'x' && s->cache != '-' && s->cache != 'w') {
+    } else if (s->cache != 'x' && s->cache != '-' && s->cache != 'w' && s->cache != 'f') {
         return -1;
     }
     s->members = p;

@@ -80,15 +80,17 @@ void cluster_cmd_free(struct cluster_cmd *c);
 /* The script's SHA1 (hex, NUL-terminated). */
 const char *cluster_sha(void);
 
-/* "sub" (fresh: the node never registered; this registers it): node's subscriber count of
- * chan becomes count (-1: unchanged); member (-1: not a presence change, 0: the node no
- * longer holds user, 1: it holds user, with info, a JSON text, "null" when NULL); token
- * non-zero: publish the joiner's snapshot to the node's own name (cache: a cache
+/* "sub" (fresh: the node never registered; this registers it; max_members:
+ * a presence channel's limit, 0 none; a snapshot with member -1 and user
+ * names the joiner, and says 'f' when the node does not hold it): node's subscriber count
+ * of chan becomes count (-1: unchanged); member (-1: not a presence change, 0: the node
+ * no longer holds user, 1: it holds user, with info, a JSON text, "null" when NULL);
+ * token non-zero: publish the joiner's snapshot to the node's own name (cache: a cache
  * channel). */
 void cluster_cmd_sub(struct cluster_cmd *c, const char *app_id, const char *chan,
                      size_t clen, long count, int member, const char *user, size_t ulen,
                      const char *info, size_t ilen, uint64_t token, bool cache,
-                     bool fresh);
+                     bool fresh, unsigned max_members);
 /* "user": whether the node has user signed in (fresh as for "sub"). */
 void cluster_cmd_user(struct cluster_cmd *c, const char *app_id, const char *user,
                       size_t ulen, bool present, bool fresh);
@@ -144,7 +146,8 @@ void cluster_transitions(const struct redisReply *r, cluster_transition_fn *fn,
 /* A join snapshot published to the node's name (cluster_cmd_sub's token). */
 struct cluster_snapshot {
     uint64_t token;
-    char cache;        /* '-' not a cache channel, 'x' miss, 'c' entry; 'w' watchlist */
+    char cache;        /* '-' not a cache channel, 'x' miss, 'c' entry; 'w' watchlist;
+                        * 'f' the joiner was refused (presence channel full) */
     const char *entry; /* 'c': the cache entry (cluster_cache_entry_parse) */
     size_t entry_len;
     const char *members; /* "{length}:{id}{length}:{info}"... */

@@ -104,15 +104,20 @@ local function set_count(n, app, chan, c)
     push('c', app, chan, tostring(after))
 end
 
--- Whether node n holds user in app/chan becomes present.
-local function set_member(n, app, chan, user, info, present)
+-- Whether node n holds user in app/chan becomes present; false when the
+-- channel is full (max: the most members, nil for no limit).
+local function set_member(n, app, chan, user, info, present, max)
     local nk = P .. '#node:' .. n
     local f = 'm\0' .. app .. '\0' .. chan .. '\0' .. user
     local had = redis.call('HEXISTS', nk, f) == 1
     if had == present then
-        return
+        return true
     end
     local mk, ik = P .. app .. ':m:' .. chan, P .. app .. ':i:' .. chan
+    if present and max and redis.call('HEXISTS', mk, user) == 0 and
+        redis.call('HLEN', mk) >= max then
+        return false
+    end
     local wk = P .. app .. ':wm:' .. chan .. '\0' .. user
     if present then
         redis.call('HSET', nk, f, 1)
@@ -140,6 +145,7 @@ local function set_member(n, app, chan, user, info, present)
             push('r', app, chan, user, tok)
         end
     end
+    return true
 end
 
 -- Whether node n has user signed in (in app) becomes present.
@@ -218,7 +224,9 @@ end
 if op == 'sub' then
     -- app, chan, count ('-': unchanged), member ('-' none, '1' present, '0' absent), user,
     -- info, join token ('' none), cache ('1': a cache channel's join), fresh
-    -- ('1': the node never registered yet; it does now)
+    -- ('1': the node never registered yet; it does now), the most members
+    -- ('' no limit). A join's snapshot names the user (member '-'): if the
+    -- node does not hold it (the channel was full), the snapshot says 'f'.
     local app, chan = ARGV[4], ARGV[5]
     if not may_change(ARGV[12]) then
         return {'unregistered'}
@@ -226,10 +234,15 @@ if op == 'sub' then
     if ARGV[6] ~= '-' then
         set_count(node, app, chan, tonumber(ARGV[6]))
     end
-    if ARGV[7] ~= '-' then
-        set_member(node, app, chan, ARGV[8], ARGV[9], ARGV[7] == '1')
+    local status = 'ok'
+    if ARGV[7] ~= '-' and
+        not set_member(node, app, chan, ARGV[8], ARGV[9], ARGV[7] == '1', tonumber(ARGV[13])) then
+        status = 'full'
     end
-    if ARGV[10] ~= '' then
+    if ARGV[10] ~= '' and ARGV[7] == '-' and ARGV[8] ~= '' and
+        redis.call('HEXISTS', P .. '#node:' .. node, 'm\0' .. app .. '\0' .. chan .. '\0' .. ARGV[8]) == 0 then
+        redis.call('PUBLISH', P .. '#node:' .. node, ARGV[10] .. '\nf')
+    elseif ARGV[10] ~= '' then
         -- The joiner's snapshot, published after everything above, so that
         -- the node's pub/sub connection sees it in order with the channel's
         -- events: "{token}\n{cache part}{presence part}"; cache part '-'
@@ -257,7 +270,7 @@ if op == 'sub' then
         end
         redis.call('PUBLISH', P .. '#node:' .. node, table.concat(parts))
     end
-    return answer('ok')
+    return answer(status)
 elseif op == 'user' then
     -- app, user, '1' signed in / '0' not any more on this node, fresh
     if not may_change(ARGV[7]) then

@@ -27,6 +27,7 @@ const redisConfig = {
     },
 };
 const gateways = [];
+const small = { name: 'small', key: 'small-key', secret: 'small-secret', 'max-presence-members': 3 };
 const watchApp = { name: 'watch', key: 'watch-key', secret: 'watch-secret', 'watchlist-events': true };
 const counted = { name: 'counted', key: 'counted-key', secret: 'counted-secret', 'subscription-count': true };
 test.after(async () => {
@@ -35,7 +36,7 @@ test.after(async () => {
 });
 
 async function gateway(config = {}) {
-    const apps = [...defaultApps(), counted, watchApp];
+    const apps = [...defaultApps(), counted, watchApp, small];
     const g = await startGateway({ apps, config: { ...redisConfig, ...config } });
     gateways.push(g);
     return g;
@@ -82,6 +83,28 @@ test('a user on both gateways is one member: one member_added, member_removed af
     assert.equal(count('pusher:member_removed'), 1);
 });
 
+test('max-presence-members counts the fleet: the 4th member of 3 on another gateway is refused', async (t) => {
+    const ch = uniq('presence-small-');
+    const join = async (gw, id) => {
+        const c = await rawConnect(gw, { t, key: 'small-key' });
+        return { c, m: await c.subscribeAuth(ch, { app: 'small', presence: { user_id: id, user_info: {} } }) };
+    };
+    const members = [await join(gw1, 'a'), await join(gw1, 'b'), await join(gw2, 'c')];
+    for (const { m } of members) assert.equal(m.event, 'pusher_internal:subscription_succeeded', m.text);
+    const fourth = await join(gw2, 'd');
+    assert.equal(fourth.m.event, 'pusher:subscription_error', fourth.m.text);
+    await fourth.c.barrier();
+    assert.ok(fourth.c.isOpen);
+    const again = await join(gw2, 'a'); // a second connection of a member is no new member
+    assert.equal(again.m.event, 'pusher_internal:subscription_succeeded', again.m.text);
+    assert.equal(again.m.data.presence.count, 3);
+    const res = await okJson(gw2.rest('small').get({ path: `/channels/${ch}/users` }));
+    assert.deepEqual(res.users.map((u) => u.id).sort(), ['a', 'b', 'c']);
+    await members[0].c.barrier();
+    assert.equal(members[0].c.messages.filter('pusher_internal:member_added')
+        .filter((x) => x.data.user_id === 'd').length, 0, 'members never saw the refused user');
+});
+
 test('subscription counts are the fleet\'s (GET /channels/{ch} through either gateway)', async (t) => {
     const ch = uniq('count-');
     for (const g of [gw1, gw2, gw2]) {
@@ -107,7 +130,11 @@ async function watchUser(t, gw, id, watchlist) {
 
 test('watchlists see users signed in on the other gateway come and go, once per user', async (t) => {
     const [b, c] = [uniq('b-'), uniq('c-')];
+    const signedIn = (id, n) => waitUntil(
+        async () => (await cli(redis.port, '-n', '1', 'HGET', 'mn:1:watch:u', id)) === String(n),
+        { what: `${id} signed in on ${n} gateway(s) in Redis` });
     await watchUser(t, gw2, b);
+    await signedIn(b, 1); // signin_success does not wait for Redis
     const w = await watchUser(t, gw1, uniq('w-'), [b, c]);
     const first = await w.waitFor(WL, { timeout: 3000 });
     assert.deepEqual(first.data.events, [
@@ -118,11 +145,14 @@ test('watchlists see users signed in on the other gateway come and go, once per 
     assert.deepEqual((await w.waitFor(WL, { from, timeout: 3000 })).data.events,
         [{ name: 'online', user_ids: [c] }]);
     const c2 = await watchUser(t, gw1, c); // a second connection, on the other gateway
+    // Closing c1 before Redis counted c2 would show offline, then online.
+    await signedIn(c, 2);
     from = w.messages.items.length;
     await c1.close();
     await c2.barrier(); // the first close has been handled by now
     await w.barrier();
-    assert.equal(w.messages.count(WL, from), 0, 'still online through the other gateway');
+    assert.equal(w.messages.count(WL, from), 0,
+        `still online through the other gateway: ${JSON.stringify(w.messages.filter(WL, from).map((m) => m.data))}`);
     await c2.close();
     const off = await w.waitFor(WL, { from, timeout: 3000 });
     assert.deepEqual(off.data.events, [{ name: 'offline', user_ids: [c] }]);
