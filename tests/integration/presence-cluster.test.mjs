@@ -227,6 +227,27 @@ test('kill -9 with its clients back on the other gateway within 0-3 s: no duplic
     });
 });
 
+test('a gateway frozen past node-timeout is declared dead, then comes back: members announced again, none twice', async (t) => {
+    const ch = uniq('presence-frozen-');
+    const frozen = await gateway();
+    const s = await member(t, gw1, ch, 'awake');
+    const f = await member(t, frozen, ch, 'asleep');
+    await converged(ch, [s, f], ['awake', 'asleep'], [gw1, gw2]);
+    const from = s.channel.inbox.items.length;
+    frozen.proc.kill('SIGSTOP'); // its clients' connections stay open
+    t.after(() => frozen.proc.kill('SIGCONT'));
+    await converged(ch, [s], ['awake'], [gw1, gw2], 8000); // reaped as dead
+    frozen.proc.kill('SIGCONT');
+    // It notices it was declared dead and registers again, with events.
+    await converged(ch, [s, f], ['awake', 'asleep'], [gw1, gw2], 5000);
+    const seen = (ev) => s.channel.inbox.filter((e) => e.event === ev && e.data.id === 'asleep', from).length;
+    assert.equal(seen('pusher:member_removed'), 1);
+    assert.equal(seen('pusher:member_added'), 1);
+    assert.equal(f.c.state, 'connected');
+    const ids = (await users(gw1, ch));
+    assert.deepEqual(ids, ['asleep', 'awake'], 'counted once');
+});
+
 test('graceful stop: the gateway leaves and its members are gone within 2 s', async (t) => {
     const ch = uniq('presence-stop-');
     const leaving = await gateway();
