@@ -71,12 +71,13 @@ do_publish(struct hub *h, size_t app, const struct rest_query *q, rest_answer_fn
     if (h->redis)
         hub_redis_rest_publish(h, app, q, frames, total, done, arg);
     else
-        hub_publish_local(h, app, q, frames, total, done, arg);
+        hub_publish_local(h, app, q, NULL, frames, total, done, arg);
 }
 
 void
 hub_publish_local(struct hub *h, size_t app, const struct rest_query *q,
-                  struct frame **frames, size_t total, rest_answer_fn *done, void *arg)
+                  const unsigned *fleet, struct frame **frames, size_t total,
+                  rest_answer_fn *done, void *arg)
 {
     size_t k;
     struct rest_chan_stat *st;
@@ -104,6 +105,11 @@ hub_publish_local(struct hub *h, size_t app, const struct rest_query *q,
                                      ev->name_len, ev->data, ev->data_len, now);
             if (st)
                 stat_of(&st[k], ev->channels[c], clen, ch);
+            if (st && fleet) {
+                st[k].subscription_count = fleet[2 * k];
+                st[k].user_count = fleet[2 * k + 1];
+                st[k].occupied = fleet[2 * k] > 0;
+            }
         }
     }
     pthread_mutex_unlock(&h->lock);

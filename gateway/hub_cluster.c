@@ -964,6 +964,72 @@ hub_cluster_rest(struct hub *h, size_t app, const struct rest_query *q,
     return true;
 }
 
+/* A publish waiting for the fleet's counts of its channels. */
+struct cinfo {
+    struct hub *h;
+    size_t app;
+    const struct rest_query *q;
+    struct frame **frames;
+    size_t total;
+    rest_answer_fn *done;
+    void *arg;
+};
+
+static void
+on_counts(void *arg, const struct redisReply *reply)
+{
+    struct cinfo *ci = arg;
+    unsigned *fleet = NULL;
+
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 * ci->total) {
+        fleet = xcalloc(2 * ci->total, sizeof(*fleet));
+        for (size_t i = 0; i < reply->elements; i++)
+            if (reply->element[i]->type == REDIS_REPLY_INTEGER &&
+                reply->element[i]->integer > 0)
+                fleet[i] = (unsigned)reply->element[i]->integer;
+    }
+    /* Without an answer: this node's counts, as in standalone mode. */
+    hub_publish_local(ci->h, ci->app, ci->q, fleet, ci->frames, ci->total, ci->done,
+                      ci->arg);
+    free(fleet);
+    free(ci);
+}
+
+void
+hub_cluster_publish_info(struct hub *h, size_t app, const struct rest_query *q,
+                         struct frame **frames, size_t total, rest_answer_fn *done,
+                         void *arg)
+{
+    struct cluster_cmd c = {0};
+    struct cinfo *ci;
+    bool info = false;
+
+    for (size_t e = 0; e < q->nevents; e++)
+        info |= q->events[e].info != 0;
+    if (!info) {
+        hub_publish_local(h, app, q, NULL, frames, total, done, arg);
+        return;
+    }
+    ci = xcalloc(1, sizeof(*ci));
+    ci->h = h;
+    ci->app = app;
+    ci->q = q;
+    ci->frames = frames;
+    ci->total = total;
+    ci->done = done;
+    ci->arg = arg;
+    start(h, &c, "counts", false);
+    cluster_cmd_add(&c, h->cfg->apps[app].id, strlen(h->cfg->apps[app].id));
+    for (size_t e = 0; e < q->nevents; e++)
+        for (size_t k = 0; k < q->events[e].nchannels; k++)
+            cluster_cmd_add(&c, q->events[e].channels[k],
+                            strlen(q->events[e].channels[k]));
+    if (bus_redis_command(h->redis, c.argc, (const char *const *)c.argv, c.lens,
+                          on_counts, ci) < 0)
+        on_counts(ci, NULL);
+    cluster_cmd_free(&c);
+}
+
 void
 hub_cluster_cache_put(struct hub *h, size_t app, const char *chan, size_t clen,
                       const char *event, size_t elen, const char *data, size_t dlen)

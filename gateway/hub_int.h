@@ -116,9 +116,11 @@ struct hub {
 
 /* backend.c: delivers a REST publish's frames (taken, one per event and
  * channel in order) to local subscribers, caches them, and answers. */
+/* fleet: NULL, or (distributed mode) the fleet's subscription and user
+ * counts of each (event, channel) pair, two per pair, for the info answer. */
 void hub_publish_local(struct hub *h, size_t app, const struct rest_query *q,
-                       struct frame **frames, size_t total, rest_answer_fn *done,
-                       void *arg);
+                       const unsigned *fleet, struct frame **frames, size_t total,
+                       rest_answer_fn *done, void *arg);
 
 /* hub_redis.c (distributed mode; each does nothing without h->redis). Lock
  * held: chan got its first local subscriber (subscribe true) or lost its last. */
@@ -184,6 +186,11 @@ void hub_users_tell_locked(struct hub *h, size_t app, const char *id, size_t len
                            bool online);
 void hub_users_watch_state_locked(struct hub *h, size_t app, const char *const *ids,
                                   const size_t *lens, size_t n, struct buf *out);
+/* A REST publish Redis accepted: delivered locally and answered by
+ * hub_publish_local, with the fleet's counts when an event asks info. */
+void hub_cluster_publish_info(struct hub *h, size_t app, const struct rest_query *q,
+                              struct frame **frames, size_t total, rest_answer_fn *done,
+                              void *arg);
 /* terminate_connections for the other nodes (through P#ctl). */
 void hub_cluster_terminate(struct hub *h, size_t app, const char *user, size_t ulen);
 /* Frees the bookkeeping (hub_free). */

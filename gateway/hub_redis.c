@@ -234,7 +234,8 @@ settle(struct pending *p)
         ans.message = "Redis is unreachable: the event was not published";
         p->done(p->arg, &ans);
     } else {
-        hub_publish_local(p->h, p->app, p->q, p->frames, p->total, p->done, p->arg);
+        hub_cluster_publish_info(p->h, p->app, p->q, p->frames, p->total, p->done,
+                                 p->arg);
     }
     free(p);
 }

@@ -387,6 +387,14 @@ elseif op == 'channels' then
         end
     end
     return res
+elseif op == 'counts' then
+    -- app, channels...: subscription count and user count of each.
+    local res = {}
+    for i = 5, #ARGV do
+        res[#res + 1] = total(P .. ARGV[4] .. ':n:' .. ARGV[i])
+        res[#res + 1] = redis.call('HLEN', P .. ARGV[4] .. ':m:' .. ARGV[i])
+    end
+    return res
 elseif op == 'channel' then
     -- app, chan: subscription count, user count, cache entry (or false),
     -- its remaining ttl ms.

@@ -17,7 +17,7 @@ import {
 } from '../lib/harness.mjs';
 import { startRedis, cli } from '../lib/redis.mjs';
 import { rawSignin } from '../lib/signin.mjs';
-import { users, member, memberIds, converged } from '../lib/cluster.mjs';
+import { user, users, member, memberIds, converged } from '../lib/cluster.mjs';
 
 const redis = await startRedis();
 const redisConfig = {
@@ -127,6 +127,16 @@ async function watchUser(t, gw, id, watchlist) {
     assert.equal(m.event, 'pusher:signin_success', m.text);
     return c;
 }
+
+test('a trigger\'s info answer counts the fleet\'s subscribers and members', async (t) => {
+    const ch = uniq('presence-info-');
+    for (const [g, id] of [[gw2, 'x'], [gw2, 'y'], [gw1, 'x']]) {
+        const c = await connectClient(g, { t, app: 'counted', presence: user(id) });
+        await c.subscribe(ch, 5000);
+    }
+    const res = await okJson(gw1.rest('counted').trigger(ch, 'ev', {}, { info: 'subscription_count,user_count' }));
+    assert.deepEqual(res.channels[ch], { subscription_count: 3, user_count: 2 });
+});
 
 test('watchlists see users signed in on the other gateway come and go, once per user', async (t) => {
     const [b, c] = [uniq('b-'), uniq('c-')];
