@@ -20,6 +20,7 @@
  * which nodes are overdue, which are reaped (their members removed, with the
  * events and webhooks they are owed). A clean stop marks the node as gone so
  * the others reap it at once. Lock order: hub, then the link's inbox. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +44,9 @@
 #define WEBHOOK_DELAY_MS 3000
 #define COUNT_EVERY_CHANGE_MAX 100
 #define COUNT_THROTTLE_MS 5000
+#define SETTLE_MAX_MS                                                                    \
+    2000 /* after the link came back: the longest wait for the others                    \
+          */
 
 /* A signed-in connection waiting for its watchlist's fleet-wide state. */
 struct cwatch {
@@ -731,9 +735,12 @@ on_beat(void *arg, const struct redisReply *reply)
             h->cl.registered = true;
         /* Right after our own link came back, the others may not have had
          * the time to beat: wait one heartbeat before declaring anyone dead. */
+        if (reply->elements >= 2 && reply->element[1]->type == REDIS_REPLY_STRING &&
+            !atomic_load(&h->cl.settling))
+            h->cl.alive = (unsigned)strtoul(reply->element[1]->str, NULL, 10);
         if (now - h->cl.up_since_ms >=
             (uint64_t)h->cfg->redis.node_heartbeat * 1000 + BEAT_EVERY_MS)
-            for (size_t i = 1; i < reply->elements; i++)
+            for (size_t i = 2; i < reply->elements; i++)
                 if (reply->element[i]->type == REDIS_REPLY_STRING)
                     reap_locked(h, reply->element[i]->str, reply->element[i]->len);
     }
@@ -829,6 +836,61 @@ expire_joins_locked(struct hub *h, uint64_t now)
     }
 }
 
+static void
+on_ready(void *arg, const struct redisReply *reply)
+{
+    struct creq *r = arg;
+    struct hub *h = r->h;
+
+    pthread_mutex_lock(&h->lock);
+    h->cl.ready_busy = false;
+    if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1 &&
+        atomic_exchange(&h->cl.settling, false))
+        log_warn("cluster: every live node is subscribed again after %llu ms; triggers "
+                 "accepted; refused while the others resubscribed=%u",
+                 (unsigned long long)(mn_now_ms() - h->cl.up_since_ms),
+                 atomic_exchange(&h->cl.settle_refused, 0));
+    pthread_mutex_unlock(&h->lock);
+    free(r);
+}
+
+/* Lock held: after the link came back, triggers wait (503) until every live
+ * node is subscribed again, so that none misses an accepted event, or until
+ * SETTLE_MAX_MS (a node that died meanwhile is still counted as live). */
+static void
+settle_locked(struct hub *h, uint64_t now)
+{
+    struct cluster_cmd c = {0};
+
+    if (now - h->cl.up_since_ms >= SETTLE_MAX_MS) {
+        atomic_store(&h->cl.settling, false);
+        log_warn("cluster: not every live node subscribed again within %d ms; triggers "
+                 "accepted; refused while the others resubscribed=%u",
+                 SETTLE_MAX_MS, atomic_exchange(&h->cl.settle_refused, 0));
+        return;
+    }
+    if (h->cl.ready_busy)
+        return;
+    start(h, &c, "ready", false);
+    cluster_cmd_addu(&c, (uint64_t)h->cfg->redis.node_timeout * 1000);
+    cluster_cmd_addu(&c, h->cl.alive);
+    h->cl.ready_busy = send_cmd(h, &c, on_ready, req_new(h, "ready")) == 0;
+}
+
+bool
+hub_cluster_settling(struct hub *h)
+{
+    unsigned seen;
+
+    /* The link came back since the tick last looked: settling already. */
+    if (h->redis == NULL ||
+        (!atomic_load(&h->cl.settling) &&
+         ((seen = atomic_load(&h->cl.ups_seen)) == 0 || bus_redis_ups(h->redis) == seen)))
+        return false;
+    atomic_fetch_add(&h->cl.settle_refused, 1);
+    return true;
+}
+
 void
 hub_cluster_tick_locked(struct hub *h, uint64_t now)
 {
@@ -844,13 +906,18 @@ hub_cluster_tick_locked(struct hub *h, uint64_t now)
     if (!bus_redis_up(h->redis))
         return;
     ups = bus_redis_ups(h->redis);
-    if (ups != h->cl.ups_seen) {
-        /* Back (or first up): the next beat says what Redis still knows. */
-        h->cl.ups_seen = ups;
+    if (ups != atomic_load(&h->cl.ups_seen)) {
+        /* Back (or first up): the next beat says what Redis still knows.
+         * Back, not first: the others may still be reconnecting. */
+        if (atomic_load(&h->cl.ups_seen) > 0)
+            atomic_store(&h->cl.settling, true);
+        atomic_store(&h->cl.ups_seen, ups);
         h->cl.up_since_ms = now;
         h->cl.resync = true;
         h->cl.next_beat_ms = 0;
     }
+    if (atomic_load(&h->cl.settling))
+        settle_locked(h, now);
     if (h->cl.beat_busy || now < h->cl.next_beat_ms)
         return;
     {

@@ -5,6 +5,7 @@
 #define MN_HUB_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -81,12 +82,16 @@ struct hcluster {
     struct map joins;   /* token (decimal) -> struct cjoin */
     struct map watches; /* token (decimal) -> struct cwatch (hub_cluster.c) */
     uint64_t next_token;
-    unsigned ups_seen;     /* bus_redis_ups() when last synced */
+    atomic_uint ups_seen;  /* bus_redis_ups() when last synced */
     uint64_t up_since_ms;  /* when the link last came up: reaping waits a little */
     uint64_t next_beat_ms; /* the next heartbeat check */
     uint64_t next_record_ms;
     bool beat_busy, sync_busy, resync, leaving, left;
-    bool registered; /* Redis confirmed this node once (its state is not news) */
+    bool registered;      /* Redis confirmed this node once (its state is not news) */
+    atomic_bool settling; /* the link came back; the other nodes may not have */
+    atomic_uint settle_refused; /* triggers refused meanwhile (logged at the end) */
+    bool ready_busy;
+    unsigned alive; /* live nodes at the last heartbeat check before an outage */
     struct cdelay *delays, **delays_tail;
 };
 
@@ -191,6 +196,9 @@ void hub_users_watch_state_locked(struct hub *h, size_t app, const char *const *
 void hub_cluster_publish_info(struct hub *h, size_t app, const struct rest_query *q,
                               struct frame **frames, size_t total, rest_answer_fn *done,
                               void *arg);
+/* Whether a trigger waits (503, counted) for the other nodes to be
+ * subscribed again after this node's link came back. Thread safe. */
+bool hub_cluster_settling(struct hub *h);
 /* terminate_connections for the other nodes (through P#ctl). */
 void hub_cluster_terminate(struct hub *h, size_t app, const char *user, size_t ulen);
 /* Frees the bookkeeping (hub_free). */

@@ -266,6 +266,18 @@ hub_redis_rest_publish(struct hub *h, size_t app, const struct rest_query *q,
     p->done = done;
     p->arg = arg;
     atomic_init(&p->left, total + 1); /* + 1: ours, so no answer before the loop ends */
+    if (hub_cluster_settling(h)) {    /* the others may still be resubscribing */
+        struct rest_answer ans = {0};
+
+        for (size_t i = 0; i < total; i++)
+            frame_unref(frames[i]);
+        free(frames);
+        free(p);
+        ans.status = 503;
+        ans.message = "Redis is back; waiting for the other gateways to resubscribe";
+        done(arg, &ans);
+        return;
+    }
     /* Not failed while down: the link refuses (and counts) the first publish. */
     atomic_init(&p->failed, false);
     for (size_t e = 0; e < q->nevents && !atomic_load(&p->failed); e++) {

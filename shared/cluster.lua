@@ -290,8 +290,8 @@ elseif op == 'watch' then
     return {'ok'}
 elseif op == 'beat' then
     -- timeout ms, '1' to record the heartbeat. Answers the node's state
-    -- ('ok', 'lost': unknown to Redis, 'dead': declared dead) and the nodes
-    -- past the timeout.
+    -- ('ok', 'lost': unknown to Redis, 'dead': declared dead), how many
+    -- nodes are live (heartbeat within the timeout) and the nodes past it.
     local now = now_ms()
     local state = 'ok'
     if not registered() then
@@ -303,7 +303,7 @@ elseif op == 'beat' then
     elseif ARGV[5] == '1' then
         redis.call('ZADD', NODES, now, node)
     end
-    local res = {state}
+    local res = {state, tostring(redis.call('ZCOUNT', NODES, now - tonumber(ARGV[4]), '+inf'))}
     for _, n in ipairs(redis.call('ZRANGEBYSCORE', NODES, '-inf', now - tonumber(ARGV[4]))) do
         if n ~= node then
             res[#res + 1] = n
@@ -348,6 +348,16 @@ elseif op == 'sync' then
     redis.call('ZADD', NODES, now_ms(), node)
     redis.call('DEL', P .. '#dead:' .. node)
     return answer('ok')
+elseif op == 'ready' then
+    -- timeout ms, nodes live before the outage: whether every live node
+    -- (heartbeat within the timeout, or as many as the caller knew, for a
+    -- Redis that lost its data) is subscribed to P#ctl again (1/0), e.g.
+    -- after a failover: a trigger accepted before would miss the nodes
+    -- still reconnecting.
+    local alive = math.max(redis.call('ZCOUNT', NODES, now_ms() - tonumber(ARGV[4]), '+inf'),
+        tonumber(ARGV[5]))
+    local subs = redis.call('PUBSUB', 'NUMSUB', P .. '#ctl')[2]
+    return subs >= alive and 1 or 0
 elseif op == 'leave' then
     -- A clean stop: the others remove what this node held at their next
     -- heartbeat check.
