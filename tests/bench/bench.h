@@ -22,8 +22,10 @@ enum bench_mode { MODE_PUSHER, MODE_NCHAN, MODE_FLOOR };
 
 struct bench_opts {
     enum bench_mode mode;
-    const char *host; /* IPv4 address of the server */
-    unsigned port;
+    const char *host;  /* IPv4 address of the server */
+    unsigned ports[8]; /* subscriber i connects to ports[i % nports] */
+    unsigned nports;
+    unsigned pub_port;                 /* where the publisher POSTs (default ports[0]) */
     const char *app_id, *key, *secret; /* pusher mode */
     unsigned conns, channels, procs, nsrc;
     unsigned rates[BENCH_MAX_STEPS];

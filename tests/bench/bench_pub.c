@@ -82,7 +82,7 @@ build_request(const struct bench_opts *o, char *req, size_t cap, unsigned chan,
         n = snprintf(req, cap,
                      "POST /pub/c%u HTTP/1.1\r\nHost: %s:%u\r\n"
                      "Content-Type: text/plain\r\nContent-Length: %zu\r\n\r\n%s",
-                     chan, o->host, o->port, plen, payload);
+                     chan, o->host, o->pub_port, plen, payload);
         return n > 0 && (size_t)n < cap ? (size_t)n : 0;
     }
     bl = snprintf(body, sizeof(body),
@@ -103,7 +103,7 @@ build_request(const struct bench_opts *o, char *req, size_t cap, unsigned chan,
     n = snprintf(req, cap,
                  "POST /apps/%s/events?%s&auth_signature=%s HTTP/1.1\r\nHost: %s:%u\r\n"
                  "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
-                 o->app_id, query, sig, o->host, o->port, bl, body);
+                 o->app_id, query, sig, o->host, o->pub_port, bl, body);
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
@@ -118,7 +118,7 @@ pconn_open(struct pub *p, struct pconn *c)
     if (c->fd < 0)
         return -1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    dst.sin_port = htons((uint16_t)p->o->port);
+    dst.sin_port = htons((uint16_t)p->o->pub_port);
     inet_pton(AF_INET, p->o->host, &dst.sin_addr);
     if (connect(c->fd, (struct sockaddr *)&dst, sizeof(dst)) < 0 ||
         fcntl(c->fd, F_SETFL, O_NONBLOCK) < 0 ||

@@ -27,7 +27,9 @@ usage(FILE *out)
         out,
         "usage: mnbench [options]\n"
         "  --mode pusher|nchan|floor   server kind (floor: a built-in send() server)\n"
-        "  --host ADDR --port N        server (IPv4 loopback)\n"
+        "  --host ADDR --port N[,N...] server (IPv4 loopback); subscriber i uses\n"
+        "                              port i mod count (several gateways)\n"
+        "  --pub-port N                publish there (default: the first --port)\n"
         "  --app-id ID --key K --secret S   Pusher app (pusher mode)\n"
         "  --conns N --channels C      subscribers, spread round-robin on C channels\n"
         "  --procs P --src S           subscriber processes, 127.0.0.2.. source addrs\n"
@@ -56,19 +58,24 @@ static int
 parse_opts(int argc, char **argv, struct bench_opts *o)
 {
     static const struct option lo[] = {
-        {"mode", 1, 0, 'm'},      {"host", 1, 0, 'H'},       {"port", 1, 0, 'p'},
-        {"app-id", 1, 0, 'a'},    {"key", 1, 0, 'k'},        {"secret", 1, 0, 's'},
-        {"conns", 1, 0, 'n'},     {"channels", 1, 0, 'c'},   {"procs", 1, 0, 'P'},
-        {"src", 1, 0, 'S'},       {"rates", 1, 0, 'r'},      {"duration", 1, 0, 'd'},
-        {"drain", 1, 0, 'D'},     {"idle", 1, 0, 'i'},       {"payload", 1, 0, 'l'},
-        {"pub-conns", 1, 0, 'b'}, {"server-pid", 1, 0, 'x'}, {"label", 1, 0, 'L'},
-        {"scenario", 1, 0, 'Z'},  {"help", 0, 0, 'h'},       {0, 0, 0, 0}};
+        {"mode", 1, 0, 'm'},       {"host", 1, 0, 'H'},
+        {"port", 1, 0, 'p'},       {"app-id", 1, 0, 'a'},
+        {"key", 1, 0, 'k'},        {"secret", 1, 0, 's'},
+        {"conns", 1, 0, 'n'},      {"channels", 1, 0, 'c'},
+        {"procs", 1, 0, 'P'},      {"src", 1, 0, 'S'},
+        {"rates", 1, 0, 'r'},      {"duration", 1, 0, 'd'},
+        {"drain", 1, 0, 'D'},      {"idle", 1, 0, 'i'},
+        {"payload", 1, 0, 'l'},    {"pub-conns", 1, 0, 'b'},
+        {"server-pid", 1, 0, 'x'}, {"label", 1, 0, 'L'},
+        {"scenario", 1, 0, 'Z'},   {"pub-port", 1, 0, 'B'},
+        {"help", 0, 0, 'h'},       {0, 0, 0, 0}};
     unsigned pids[8];
     int ch;
 
     *o = (struct bench_opts){.mode = MODE_PUSHER,
                              .host = "127.0.0.1",
-                             .port = 8111,
+                             .ports = {8111},
+                             .nports = 1,
                              .app_id = "bench",
                              .key = "bench-key",
                              .secret = "bench-secret",
@@ -96,7 +103,10 @@ parse_opts(int argc, char **argv, struct bench_opts *o)
             o->host = optarg;
             break;
         case 'p':
-            o->port = (unsigned)atoi(optarg);
+            parse_list(optarg, o->ports, 8, &o->nports);
+            break;
+        case 'B':
+            o->pub_port = (unsigned)atoi(optarg);
             break;
         case 'a':
             o->app_id = optarg;
@@ -158,10 +168,12 @@ parse_opts(int argc, char **argv, struct bench_opts *o)
     }
     if (o->channels == 0 || o->procs == 0 || o->procs > BENCH_MAX_PROCS || o->nsrc == 0 ||
         o->nsrc > BENCH_MAX_SRC || o->payload < 64 || o->payload > BENCH_PAYLOAD_MAX ||
-        o->nsteps == 0 || o->duration <= 0 || o->pub_conns == 0) {
+        o->nsteps == 0 || o->duration <= 0 || o->pub_conns == 0 || o->nports == 0) {
         usage(stderr);
         return -1;
     }
+    if (o->pub_port == 0)
+        o->pub_port = o->ports[0];
     if (o->mode != MODE_FLOOR && o->nserver_pids == 0) {
         fprintf(stderr, "mnbench: --server-pid is required (CPU and RSS are measured)\n");
         return -1;
@@ -341,7 +353,7 @@ start_floor(struct bench_opts *o)
         return -1;
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        floor_run(o->host, o->port);
+        floor_run(o->host, o->ports[0]);
     }
     o->server_pids[0] = pid;
     o->nserver_pids = 1;
