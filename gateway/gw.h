@@ -48,6 +48,11 @@ struct worker {
     pthread_t thread;
     pthread_mutex_t inbox_lock;
     struct delivery *inbox, **inbox_tail;
+    /* Posts from the worker's own thread (a REST publish on its port) wake
+     * no eventfd: the prepare handle drains the inbox before the loop next
+     * blocks. self_posted is touched by this thread only. */
+    uv_prepare_t drain;
+    bool self_posted;
     atomic_bool stop_asked;
     bool stopping;
     uint64_t stop_deadline;
