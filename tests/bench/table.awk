@@ -116,7 +116,7 @@ END {
         }
         print ""
         if (first != "gateway" && has[key, "gateway"] && kr[2] != 0 &&
-            !v[key, first, "gen_bound"] && !v[key, "gateway", "gen_bound"])
+            v[key, first, "gen_bound"] + 0 == 0 && v[key, "gateway", "gen_bound"] + 0 == 0)
             printf "p99 %s minus the standalone gateway's: %s\n\n", title(first),
                 us(v[key, first, "p99_us"] - v[key, "gateway", "p99_us"], "p99_us")
     }
