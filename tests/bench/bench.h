@@ -17,6 +17,7 @@
 #define HIST_N (64 + 35 * 32)
 #define BENCH_PAYLOAD_MAX 4096
 #define BENCH_MARK "MNB1 "
+#define BENCH_BATCH_MAX 10 /* Pusher's batch_events limit */
 
 enum bench_mode { MODE_PUSHER, MODE_NCHAN, MODE_FLOOR };
 
@@ -35,6 +36,7 @@ struct bench_opts {
     double idle;     /* rates of 0: seconds to hold the idle connections */
     unsigned payload;
     unsigned pub_conns; /* publisher keep-alive connections, at most */
+    unsigned batch;     /* events per request (pusher mode: batch_events past 1) */
     int server_pids[8];
     unsigned nserver_pids;
     const char *label;

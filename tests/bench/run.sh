@@ -6,6 +6,10 @@
 # beside ours and the ratios. Everything is bounded: each mnbench run has
 # deadlines and this script kills what it started on exit.
 #
+# batch is channels with 10 events per REST request (batch_events), as a
+# backend sending thousands of events a second would call us; nchan has no
+# batch publish, so its column there is one message per POST.
+#
 # Three scenarios start several processes per server: idle50k (3 gateways
 # on a private redis-server, against one nginx + nchan with 3 workers),
 # distributed (2 gateways on Redis against one standalone gateway, and 2
@@ -13,7 +17,8 @@
 # front of a gateway, against the gateway's own REST port and nchan).
 #
 #   MN_BENCH_SCENARIOS  scenarios to run (default: all, in this order)
-#                       fanout1k fanout10k channels idle idle50k distributed fcgi
+#                       fanout1k fanout10k channels batch idle idle50k
+#                       distributed fcgi
 #   MN_BENCH_SERVERS    servers (default: gateway nchan1 nchan2 floor; the
 #                       three scenarios above map gateway and nchan* to theirs)
 #   MN_BENCH_DURATION   seconds of publishing per step (default 5)
@@ -27,7 +32,7 @@ set -u
 MNBENCH=${MNBENCH:-./tests/bench/mnbench}
 GATEWAY=${MN_GATEWAY:-./micronotifier-gateway}
 API=${MN_API:-./micronotifier-api}
-SCENARIOS=${MN_BENCH_SCENARIOS:-"fanout1k fanout10k channels idle idle50k distributed fcgi"}
+SCENARIOS=${MN_BENCH_SCENARIOS:-"fanout1k fanout10k channels batch idle idle50k distributed fcgi"}
 SERVERS=${MN_BENCH_SERVERS:-"gateway nchan1 nchan2 floor"}
 DUR=${MN_BENCH_DURATION:-5}
 NCHAN_SO=${NCHAN_SO:-/usr/lib/nginx/modules/ngx_nchan_module.so}
@@ -292,6 +297,9 @@ run_one() {
 servers_of() {
     case $1 in
     idle50k | distributed | fcgi) ;;
+    batch) # the floor has no batch either: only ours and nchan's one worker
+        for s in $SERVERS; do case $s in gateway | nchan1) echo "$s" ;; esac; done
+        return ;;
     *) echo "$SERVERS"; return ;;
     esac
     out=
@@ -327,6 +335,8 @@ for scen in $SCENARIOS; do
         dur=$DUR; [ "$dur" -lt 10 ] && dur=10; args="$args --duration $dur --drain 10" ;;
     channels) args="--conns 10000 --channels 1000 --rates 2000,10000 --procs 2 --src 4"
         args="$args --pub-conns 32" ;;
+    batch) args="--conns 10000 --channels 1000 --rates 2000,10000 --procs 2 --src 4"
+        args="$args --pub-conns 32 --batch 10" ;;
     idle) args="--conns 18000 --channels 1000 --rates 0 --idle 5 --procs 2 --src 4" ;;
     idle50k) have redis-server "$scen" redis-server || { status=1; continue; }
         # 4 generator processes of 12,500 (each may hold 20,000 descriptors)

@@ -89,6 +89,16 @@ END {
         first = cols[key, 1]
         printf "### %s, %s conns on %s channel(s), %s msg/s\n\n", kr[1],
             v[key, first, "conns"], v[key, first, "channels"], kr[2]
+        nb = 0
+        for (c = 1; c <= ncols[key]; c++)
+            nb += v[key, cols[key, c], "batch"] > 1
+        if (nb) {
+            line = "Events per request:"
+            for (c = 1; c <= ncols[key]; c++)
+                line = line (c > 1 ? "," : "") " " title(cols[key, c]) " " \
+                    (v[key, cols[key, c], "batch"] > 1 ? v[key, cols[key, c], "batch"] : 1)
+            print line " (us/publish is per event).\n"
+        }
         hdr = "| metric | " title(first)
         sep = "|---|---"
         for (c = 2; c <= ncols[key]; c++) {
