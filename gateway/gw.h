@@ -48,6 +48,11 @@ struct worker {
     pthread_t thread;
     pthread_mutex_t inbox_lock;
     struct delivery *inbox, **inbox_tail;
+    /* Posts from the worker's own thread (a REST publish on its port) wake
+     * no eventfd: the prepare handle drains the inbox before the loop next
+     * blocks. self_posted is touched by this thread only. */
+    uv_prepare_t drain;
+    bool self_posted;
     atomic_bool stop_asked;
     bool stopping;
     uint64_t stop_deadline;
@@ -97,6 +102,8 @@ struct conn {
     bool broken;     /* a raw write failed: on_writeable drops the connection */
     bool peer_close; /* the client sent a close: lws answers it, we send no more */
     size_t head_off; /* bytes of the oldest queued frame (header first) already sent */
+    int fd_plus1;    /* send.c: the socket + 1 once looked up (0: not yet); saves a
+                      * cache miss on lws's wsi per delivery */
     struct conn *dirty_next; /* on w->dirty while in_dirty */
     bool in_dirty;
 };

@@ -1,10 +1,13 @@
 /* http.c - Pusher's REST API on the gateway's own port: collects one HTTP
  * request (method, path, query, body up to max-request-size), hands it to the
  * shared REST core with the hub as backend, and writes the answer with
- * keep-alive. An answer may come later from another thread (distributed
+ * keep-alive. On plain TCP an answer the core gives at once is written, headers
+ * and body in one write, from the callback that completed the request; on TLS
+ * (where lws may speak HTTP/2) headers and body are two writes, the body from
+ * HTTP_WRITEABLE. An answer may come later from another thread (distributed
  * mode: once Redis took the event); it is posted back to the worker, and
- * dropped if the connection closed meanwhile. Owns nothing of the API's rules; those are
- * in shared/rest.c. */
+ * dropped if the connection closed meanwhile. Owns nothing of the API's rules;
+ * those are in shared/rest.c. */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +27,7 @@ struct http_txn {
     struct buf body;
     struct rest_res *res;
     bool close_after;       /* the body was left unread: the connection ends */
-    bool headers_due;       /* res came from http_answer: headers not written yet */
+    bool headers_sent;      /* split answer (TLS): the headers are written */
     struct http_wait *wait; /* an answer is on its way from another thread */
 };
 
@@ -61,20 +64,114 @@ txn_free(struct session *s)
     s->txn = NULL;
 }
 
+/* The status line and headers at *p (up to end), not finalized; with close,
+ * Connection: close. */
 static int
-write_headers(struct lws *wsi, int status, const char *type, size_t len, bool close)
+add_headers(struct lws *wsi, int status, const char *type, size_t len, bool close,
+            unsigned char **p, unsigned char *end)
 {
     static const char conn_close[] = "close";
-    unsigned char headers[LWS_PRE + 512], *start = headers + LWS_PRE, *p = start,
-                                          *end = headers + sizeof(headers) - 1;
 
-    if (lws_add_http_common_headers(wsi, (unsigned)status, type, (lws_filepos_t)len, &p,
+    if (lws_add_http_common_headers(wsi, (unsigned)status, type, (lws_filepos_t)len, p,
                                     end) ||
         (close && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
                                                (const unsigned char *)conn_close,
-                                               sizeof(conn_close) - 1, &p, end)) ||
-        lws_finalize_write_http_header(wsi, start, &p, end))
+                                               sizeof(conn_close) - 1, p, end)))
         return -1;
+    return 0;
+}
+
+/* Answers of at most this many bytes are built on the stack. */
+#define ANSWER_STACK 2048
+#define HEADERS_MAX 512
+
+/* Writes t->res whole, headers and body in one lws_write (lws keeps what the
+ * socket does not take and finishes it before the transaction completes),
+ * then ends the transaction. Plain TCP only: over TLS lws may speak HTTP/2,
+ * where headers and body are different frames. Returns -1 when the
+ * connection must close. */
+static int
+write_answer(struct lws *wsi, struct session *s)
+{
+    struct http_txn *t = s->txn;
+    const struct rest_res *res = t->res;
+    size_t n = res->body.len;
+    unsigned char stack[LWS_PRE + HEADERS_MAX + ANSWER_STACK], *buf = stack;
+    unsigned char *start, *p;
+    bool close_after = t->close_after;
+    int rc = -1;
+
+    if (n > ANSWER_STACK)
+        buf = xmalloc(LWS_PRE + HEADERS_MAX + n);
+    start = p = buf + LWS_PRE;
+    if (add_headers(wsi, res->status, res->content_type, n, close_after, &p,
+                    start + HEADERS_MAX - 1) == 0 &&
+        lws_finalize_http_header(wsi, &p, start + HEADERS_MAX - 1) == 0) {
+        memcpy(p, buf_data(&res->body), n);
+        p += n;
+        if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS) ==
+            (int)(p - start))
+            rc = 0;
+    }
+    if (buf != stack)
+        free(buf);
+    txn_free(s);
+    if (rc < 0 || close_after || lws_http_transaction_completed(wsi))
+        return -1;
+    return 0;
+}
+
+/* The split answer (TLS): headers now, the body from HTTP_WRITEABLE. */
+static int
+start_split(struct lws *wsi, struct http_txn *t)
+{
+    unsigned char headers[LWS_PRE + HEADERS_MAX], *start = headers + LWS_PRE, *p = start;
+
+    if (add_headers(wsi, t->res->status, t->res->content_type, t->res->body.len,
+                    t->close_after, &p, headers + sizeof(headers) - 1) < 0 ||
+        lws_finalize_write_http_header(wsi, start, &p, headers + sizeof(headers) - 1))
+        return -1;
+    t->headers_sent = true;
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+/* The rest of a split answer, from HTTP_WRITEABLE. */
+static int
+write_body(struct lws *wsi, struct session *s)
+{
+    struct http_txn *t = s->txn;
+    size_t n = t->res->body.len;
+    unsigned char *p = xmalloc(LWS_PRE + n + 1);
+    bool close_after = t->close_after;
+    int wrote;
+
+    memcpy(p + LWS_PRE, buf_data(&t->res->body), n);
+    wrote = lws_write(wsi, p + LWS_PRE, n, LWS_WRITE_HTTP_FINAL);
+    free(p);
+    txn_free(s);
+    if (wrote < (int)n || close_after || lws_http_transaction_completed(wsi))
+        return -1;
+    return 0;
+}
+
+/* Where an answer is started from: another thread's answer posted to the
+ * worker (no lws callback of this connection), LWS_CALLBACK_HTTP (lws is
+ * still in the request's headers: the transaction cannot complete there),
+ * or once the request's body is read. */
+enum when { LATER, IN_HEADERS, COMPLETE };
+
+/* t->res is ready: written whole at once on plain TCP once the request is
+ * read; TLS writes its headers from a callback of this connection and the
+ * body from HTTP_WRITEABLE; anything else waits for HTTP_WRITEABLE. */
+static int
+answer(struct lws *wsi, struct session *s, enum when when)
+{
+    if (when == COMPLETE && !lws_is_ssl(wsi))
+        return write_answer(wsi, s);
+    if (when != LATER && lws_is_ssl(wsi))
+        return start_split(wsi, s->txn);
+    lws_callback_on_writable(wsi);
     return 0;
 }
 
@@ -108,14 +205,13 @@ http_answer(struct worker *w, void *arg)
     }
     s->txn->wait = NULL;
     s->txn->res = wt->res;
-    s->txn->headers_due = true; /* written from HTTP_WRITEABLE */
-    lws_callback_on_writable(wt->wsi);
+    answer(wt->wsi, s, LATER); /* only asks for HTTP_WRITEABLE */
     free(wt);
 }
 
 /* Runs the request through the REST core and starts the response. */
 static int
-respond(struct lws *wsi, struct session *s)
+respond(struct lws *wsi, struct session *s, enum when when)
 {
     struct worker *w = lws_context_user(lws_get_context(wsi));
     struct http_txn *t = s->txn;
@@ -144,11 +240,7 @@ respond(struct lws *wsi, struct session *s)
     t->res = wt->res;
     t->wait = NULL;
     free(wt);
-    if (write_headers(wsi, t->res->status, t->res->content_type, t->res->body.len,
-                      false) < 0)
-        return -1;
-    lws_callback_on_writable(wsi);
-    return 0;
+    return answer(wsi, s, when);
 }
 
 /* A fixed answer before or instead of the REST core (413, root page);
@@ -164,10 +256,7 @@ respond_text(struct lws *wsi, struct session *s, int status, const char *text, b
     t->res->status = status;
     t->res->content_type = "text/plain";
     buf_puts(&t->res->body, text);
-    if (write_headers(wsi, status, "text/plain", t->res->body.len, close) < 0)
-        return -1;
-    lws_callback_on_writable(wsi);
-    return 0;
+    return answer(wsi, s, IN_HEADERS); /* from HTTP or HTTP_BODY: not complete */
 }
 
 static void
@@ -225,7 +314,7 @@ on_http(struct lws *wsi, struct session *s, const char *path)
                             "Pusher HTTP API at /apps/APP_ID/...\n",
                             false);
     if (strcmp(t->method, "POST") != 0)
-        return respond(wsi, s);
+        return respond(wsi, s, IN_HEADERS);
     if (lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
         strtoull(clen, NULL, 10) > w->cfg->max_request_bytes)
         return respond_text(wsi, s, 413, "Request body too large\n", true);
@@ -255,38 +344,13 @@ http_callback(struct lws *wsi, enum lws_callback_reasons reason, struct session 
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         if (t == NULL)
             return -1;
-        return t->res ? 0 : respond(wsi, s);
-    case LWS_CALLBACK_HTTP_WRITEABLE: {
-        struct rest_res *res;
-        unsigned char *p;
-        size_t n;
-        int close_after;
-
+        return t->res ? 0 : respond(wsi, s, COMPLETE);
+    case LWS_CALLBACK_HTTP_WRITEABLE:
         if (t == NULL || t->res == NULL)
             return 0;
-        if (t->headers_due) {
-            t->headers_due = false;
-            if (write_headers(wsi, t->res->status, t->res->content_type, t->res->body.len,
-                              false) < 0)
-                return -1;
-            lws_callback_on_writable(wsi);
-            return 0;
-        }
-        res = t->res;
-        n = res->body.len;
-        p = xmalloc(LWS_PRE + n + 1);
-        memcpy(p + LWS_PRE, buf_data(&res->body), n);
-        if (lws_write(wsi, p + LWS_PRE, n, LWS_WRITE_HTTP_FINAL) < (int)n) {
-            free(p);
-            return -1;
-        }
-        free(p);
-        close_after = t->close_after;
-        txn_free(s);
-        if (close_after || lws_http_transaction_completed(wsi))
-            return -1;
-        return 0;
-    }
+        if (!lws_is_ssl(wsi))
+            return write_answer(wsi, s);
+        return t->headers_sent ? write_body(wsi, s) : start_split(wsi, t);
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
         txn_free(s);

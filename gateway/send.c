@@ -97,7 +97,9 @@ raw_flush(struct conn *c)
             return 0;
         mh.msg_iov = iov;
         mh.msg_iovlen = (size_t)fill_iov(c, iov, &total);
-        n = sendmsg(lws_get_socket_fd(c->wsi), &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (c->fd_plus1 == 0)
+            c->fd_plus1 = lws_get_socket_fd(c->wsi) + 1;
+        n = sendmsg(c->fd_plus1 - 1, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0)
             return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
         sent = (size_t)n + c->head_off;

@@ -34,6 +34,9 @@ static void on_accept(uv_poll_t *poll, int status, int events);
 /* lws's TLS teardown touches OpenSSL globals: one context at a time. */
 static pthread_mutex_t destroy_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* The worker whose loop runs on this thread, NULL on other threads. */
+static __thread struct worker *current;
+
 struct delivery *
 delivery_new(size_t app, const char *chan, size_t clen, struct frame *f,
              const char *exclude)
@@ -71,15 +74,41 @@ worker_post(struct worker *w, struct delivery *d)
     *w->inbox_tail = d;
     w->inbox_tail = &d->next;
     pthread_mutex_unlock(&w->inbox_lock);
-    uv_async_send(&w->wake);
+    /* On its own thread the worker is running: on_prepare drains the inbox
+     * before the loop blocks again, with no eventfd write and wake-up (an
+     * eventfd costs a write and an extra loop turn per REST publish). */
+    if (w == current)
+        w->self_posted = true;
+    else
+        uv_async_send(&w->wake);
 }
+
+static void drain(struct worker *w);
 
 static void
 on_wake(uv_async_t *handle)
 {
+    drain(handle->data);
+}
+
+/* Runs before the loop blocks in epoll (after timers, before I/O): what this
+ * thread posted to itself, in any callback, goes out before it sleeps. A
+ * delivery may post again (membership messages): drained until none is left. */
+static void
+on_prepare(uv_prepare_t *handle)
+{
     struct worker *w = handle->data;
+
+    while (w->self_posted)
+        drain(w);
+}
+
+static void
+drain(struct worker *w)
+{
     struct delivery *d, *next;
 
+    w->self_posted = false;
     pthread_mutex_lock(&w->inbox_lock);
     d = w->inbox;
     w->inbox = NULL;
@@ -133,6 +162,7 @@ on_tick(uv_timer_t *timer)
     pthread_mutex_unlock(&destroy_lock);
     uv_close((uv_handle_t *)&w->tick, on_closed_handle);
     uv_close((uv_handle_t *)&w->wake, on_closed_handle);
+    uv_close((uv_handle_t *)&w->drain, on_closed_handle);
 }
 
 static int
@@ -307,6 +337,8 @@ worker_new(struct hub *hub, size_t index)
     w->wake.data = w;
     uv_timer_init(&w->loop, &w->tick);
     w->tick.data = w;
+    uv_prepare_init(&w->loop, &w->drain);
+    w->drain.data = w;
     w->listen_fd = open_listener(cfg);
     w->ctx = w->listen_fd < 0 ? NULL : create_context(w);
     w->vhost = w->ctx ? lws_get_vhost_by_name(w->ctx, "default") : NULL;
@@ -317,6 +349,7 @@ worker_new(struct hub *hub, size_t index)
             close(w->listen_fd);
         uv_close((uv_handle_t *)&w->tick, on_closed_handle);
         uv_close((uv_handle_t *)&w->wake, on_closed_handle);
+        uv_close((uv_handle_t *)&w->drain, on_closed_handle);
         uv_run(&w->loop, UV_RUN_DEFAULT);
         uv_loop_close(&w->loop);
         pthread_mutex_destroy(&w->inbox_lock);
@@ -328,6 +361,7 @@ worker_new(struct hub *hub, size_t index)
     w->accept_poll.data = w;
     uv_poll_start(&w->accept_poll, UV_READABLE, on_accept);
     uv_timer_start(&w->tick, on_tick, 250, 250);
+    uv_prepare_start(&w->drain, on_prepare);
     return w;
 }
 
@@ -336,6 +370,7 @@ run(void *arg)
 {
     struct worker *w = arg;
 
+    current = w;
     uv_run(&w->loop, UV_RUN_DEFAULT);
     return NULL;
 }

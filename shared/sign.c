@@ -4,14 +4,13 @@
  * parse requests, check timestamps or pick the app: rest.c and the gateway do. */
 #include "sign.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/params.h>
 
 #include "log.h"
 #include "mem.h"
@@ -41,34 +40,76 @@ crypto_failed(const char *what)
     abort();
 }
 
-/* HMAC-SHA256 of the parts joined by sep (when sep is not 0) into md. Streams
- * the parts, so nothing is copied; the key is passed to OpenSSL directly. */
+/* OpenSSL 3 looks an algorithm up in its provider store on every fetch
+ * (EVP_MAC_fetch and its "SHA256" parameter, or the implicit fetch behind
+ * EVP_md5()): that was half of a REST request's signature cost. SHA-256 and
+ * MD5 are fetched once per process and shared (fetched algorithms are
+ * immutable and thread safe), and HMAC is RFC 2104 over the fetched SHA-256.
+ * They live until exit, like OpenSSL's own store. */
+static EVP_MD *sha256_alg;
+static EVP_MD *md5_alg;
+static pthread_once_t algs_once = PTHREAD_ONCE_INIT;
+
+#define SHA256_BLOCK 64
+
+static void
+fetch_algs(void)
+{
+    sha256_alg = EVP_MD_fetch(NULL, "SHA256", NULL);
+    md5_alg = EVP_MD_fetch(NULL, "MD5", NULL);
+}
+
+static void
+algs(void)
+{
+    pthread_once(&algs_once, fetch_algs);
+    if (sha256_alg == NULL || md5_alg == NULL)
+        crypto_failed("algorithm fetch");
+}
+
+/* HMAC-SHA256 (RFC 2104) of the parts joined by sep (when sep is not 0) into
+ * md. Streams the parts, so nothing is copied; the padded key blocks are
+ * wiped before returning. */
 static void
 hmac_parts(const char *secret, size_t secret_len, const char *const parts[],
            const size_t lens[], size_t nparts, char sep, unsigned char md[SHA256_LEN])
 {
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
-        OSSL_PARAM_construct_end(),
-    };
-    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
-    size_t md_len = 0;
+    unsigned char key[SHA256_BLOCK] = {0}, pad[SHA256_BLOCK], inner[SHA256_LEN];
+    EVP_MD_CTX *ctx;
+    bool ok;
 
+    algs();
+    ctx = EVP_MD_CTX_new();
     if (ctx == NULL)
         crypto_failed("HMAC setup");
-    if (!EVP_MAC_init(ctx, (const unsigned char *)secret, secret_len, params))
-        crypto_failed("HMAC init");
-    for (size_t i = 0; i < nparts; i++) {
-        if (i > 0 && sep != '\0' && !EVP_MAC_update(ctx, (const unsigned char *)&sep, 1))
-            crypto_failed("HMAC update");
-        if (!EVP_MAC_update(ctx, (const unsigned char *)parts[i], lens[i]))
-            crypto_failed("HMAC update");
+    /* A key longer than a block is replaced by its digest. */
+    if (secret_len > SHA256_BLOCK) {
+        if (!EVP_Digest(secret, secret_len, key, NULL, sha256_alg, NULL))
+            crypto_failed("HMAC key");
+    } else {
+        memcpy(key, secret, secret_len);
     }
-    if (!EVP_MAC_final(ctx, md, &md_len, SHA256_LEN) || md_len != SHA256_LEN)
-        crypto_failed("HMAC final");
-    EVP_MAC_CTX_free(ctx); /* cleanses the key schedule it holds */
-    EVP_MAC_free(mac);
+    for (size_t i = 0; i < SHA256_BLOCK; i++)
+        pad[i] = key[i] ^ 0x36;
+    ok = EVP_DigestInit_ex2(ctx, sha256_alg, NULL) &&
+         EVP_DigestUpdate(ctx, pad, SHA256_BLOCK);
+    for (size_t i = 0; ok && i < nparts; i++) {
+        if (i > 0 && sep != '\0')
+            ok = EVP_DigestUpdate(ctx, &sep, 1);
+        ok = ok && EVP_DigestUpdate(ctx, parts[i], lens[i]);
+    }
+    ok = ok && EVP_DigestFinal_ex(ctx, inner, NULL);
+    for (size_t i = 0; i < SHA256_BLOCK; i++)
+        pad[i] = key[i] ^ 0x5c;
+    ok = ok && EVP_DigestInit_ex2(ctx, sha256_alg, NULL) &&
+         EVP_DigestUpdate(ctx, pad, SHA256_BLOCK) &&
+         EVP_DigestUpdate(ctx, inner, SHA256_LEN) && EVP_DigestFinal_ex(ctx, md, NULL);
+    OPENSSL_cleanse(key, sizeof(key));
+    OPENSSL_cleanse(pad, sizeof(pad));
+    OPENSSL_cleanse(inner, sizeof(inner));
+    EVP_MD_CTX_free(ctx); /* cleanses the digest state it holds */
+    if (!ok)
+        crypto_failed("HMAC");
 }
 
 void
@@ -89,7 +130,8 @@ sign_md5_hex(const void *data, size_t len, char out[SIGN_MD5_LEN + 1])
     unsigned char md[MD5_LEN];
     unsigned int md_len = 0;
 
-    if (!EVP_Digest(data, len, md, &md_len, EVP_md5(), NULL) || md_len != MD5_LEN)
+    algs();
+    if (!EVP_Digest(data, len, md, &md_len, md5_alg, NULL) || md_len != MD5_LEN)
         crypto_failed("MD5");
     to_hex(md, sizeof(md), out);
 }

@@ -17,13 +17,16 @@
 #define HIST_N (64 + 35 * 32)
 #define BENCH_PAYLOAD_MAX 4096
 #define BENCH_MARK "MNB1 "
+#define BENCH_BATCH_MAX 10 /* Pusher's batch_events limit */
 
 enum bench_mode { MODE_PUSHER, MODE_NCHAN, MODE_FLOOR };
 
 struct bench_opts {
     enum bench_mode mode;
-    const char *host; /* IPv4 address of the server */
-    unsigned port;
+    const char *host;  /* IPv4 address of the server */
+    unsigned ports[8]; /* subscriber i connects to ports[i % nports] */
+    unsigned nports;
+    unsigned pub_port;                 /* where the publisher POSTs (default ports[0]) */
     const char *app_id, *key, *secret; /* pusher mode */
     unsigned conns, channels, procs, nsrc;
     unsigned rates[BENCH_MAX_STEPS];
@@ -33,6 +36,7 @@ struct bench_opts {
     double idle;     /* rates of 0: seconds to hold the idle connections */
     unsigned payload;
     unsigned pub_conns; /* publisher keep-alive connections, at most */
+    unsigned batch;     /* events per request (pusher mode: batch_events past 1) */
     int server_pids[8];
     unsigned nserver_pids;
     const char *label;

@@ -1,8 +1,10 @@
 /* bench_pub.c - mnbench's open-loop publisher: one message per intended
  * send time (a timerfd on CLOCK_MONOTONIC), over a small pool of keep-alive
  * HTTP connections. Pusher mode signs POST /apps/ID/events (HMAC-SHA256 and
- * body MD5, PROTOCOL.md section 12); nchan and floor modes POST the payload
- * to /pub/CHANNEL. Receiving the messages is bench_sub.c's. */
+ * body MD5, PROTOCOL.md section 12), or with --batch N POST batch_events with
+ * N messages, sent at the first one's intended time and all stamped with it;
+ * nchan and floor modes POST the payload to /pub/CHANNEL. Receiving the
+ * messages is bench_sub.c's. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -29,7 +31,8 @@
 struct pconn {
     int fd;
     bool busy;
-    unsigned chan;
+    unsigned nchans; /* messages in the request in flight */
+    unsigned chans[BENCH_BATCH_MAX];
     size_t rl;
     char rb[PUB_RBUF];
 };
@@ -68,43 +71,73 @@ hex(char *out, const unsigned char *p, size_t n)
     out[2 * n] = '\0';
 }
 
-/* The request for one message into req; its length, or 0. */
+/* The request for messages seq .. seq + n - 1 (n > 1: batch_events) into
+ * req, all stamped with t; their channels into chans. Its length, or 0. */
 static size_t
-build_request(const struct bench_opts *o, char *req, size_t cap, unsigned chan,
-              const char *payload, size_t plen)
+build_request(const struct bench_opts *o, char *req, size_t cap, unsigned step,
+              uint64_t seq, unsigned n, uint64_t t, unsigned *chans)
 {
-    char body[BENCH_PAYLOAD_MAX + 256], query[256], tosign[512], md5[33], sig[65];
+    char body[BENCH_BATCH_MAX * (BENCH_PAYLOAD_MAX + 64) + 16], query[256], tosign[512];
+    char payload[BENCH_PAYLOAD_MAX + 1], md5[33], sig[65];
     unsigned char dig[EVP_MAX_MD_SIZE];
     unsigned dlen = 0;
-    int bl, ql, sl, n;
+    size_t bl = 0;
+    int ql, sl, k;
 
+    for (unsigned i = 0; i < n; i++)
+        chans[i] = (unsigned)((seq + i) % o->channels);
     if (o->mode != MODE_PUSHER) {
-        n = snprintf(req, cap,
+        bench_payload(payload, o->payload, step, seq, t);
+        k = snprintf(req, cap,
                      "POST /pub/c%u HTTP/1.1\r\nHost: %s:%u\r\n"
-                     "Content-Type: text/plain\r\nContent-Length: %zu\r\n\r\n%s",
-                     chan, o->host, o->port, plen, payload);
-        return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+                     "Content-Type: text/plain\r\nContent-Length: %u\r\n\r\n%s",
+                     chans[0], o->host, o->pub_port, o->payload, payload);
+        return k > 0 && (size_t)k < cap ? (size_t)k : 0;
     }
-    bl = snprintf(body, sizeof(body),
-                  "{\"name\":\"b\",\"channel\":\"c%u\",\"data\":\"%s\"}", chan, payload);
-    if (bl < 0 || (size_t)bl >= sizeof(body))
-        return 0;
-    EVP_Digest(body, (size_t)bl, dig, &dlen, EVP_md5(), NULL);
+    if (n > 1)
+        bl = (size_t)snprintf(body, sizeof(body), "{\"batch\":[");
+    for (unsigned i = 0; i < n; i++) {
+        bench_payload(payload, o->payload, step, seq + i, t);
+        k = snprintf(body + bl, sizeof(body) - bl,
+                     "%s{\"name\":\"b\",\"channel\":\"c%u\",\"data\":\"%s\"}",
+                     i ? "," : "", chans[i], payload);
+        if (k < 0 || (size_t)k >= sizeof(body) - bl)
+            return 0;
+        bl += (size_t)k;
+    }
+    if (n > 1) {
+        k = snprintf(body + bl, sizeof(body) - bl, "]}");
+        if (k < 0 || (size_t)k >= sizeof(body) - bl)
+            return 0;
+        bl += (size_t)k;
+    }
+    EVP_Digest(body, bl, dig, &dlen, EVP_md5(), NULL);
     hex(md5, dig, dlen);
     ql = snprintf(query, sizeof(query),
                   "auth_key=%s&auth_timestamp=%lld&auth_version=1.0&body_md5=%s", o->key,
                   (long long)time(NULL), md5);
-    sl = snprintf(tosign, sizeof(tosign), "POST\n/apps/%s/events\n%s", o->app_id, query);
+    sl = snprintf(tosign, sizeof(tosign), "POST\n/apps/%s/%s\n%s", o->app_id,
+                  n > 1 ? "batch_events" : "events", query);
     if (ql < 0 || (size_t)ql >= sizeof(query) || sl < 0 || (size_t)sl >= sizeof(tosign))
         return 0;
     HMAC(EVP_sha256(), o->secret, (int)strlen(o->secret), (unsigned char *)tosign,
          (size_t)sl, dig, &dlen);
     hex(sig, dig, dlen);
-    n = snprintf(req, cap,
-                 "POST /apps/%s/events?%s&auth_signature=%s HTTP/1.1\r\nHost: %s:%u\r\n"
-                 "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
-                 o->app_id, query, sig, o->host, o->port, bl, body);
-    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+    k = snprintf(req, cap,
+                 "POST /apps/%s/%s?%s&auth_signature=%s HTTP/1.1\r\nHost: %s:%u\r\n"
+                 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%.*s",
+                 o->app_id, n > 1 ? "batch_events" : "events", query, sig, o->host,
+                 o->pub_port, bl, (int)bl, body);
+    return k > 0 && (size_t)k < cap ? (size_t)k : 0;
+}
+
+/* The request of c failed or was refused: its messages were not accepted. */
+static void
+refuse(struct pub *p, struct pconn *c)
+{
+    for (unsigned i = 0; i < c->nchans; i++)
+        p->r->pub_ok[c->chans[i]]--;
+    p->r->errors += c->nchans;
 }
 
 static int
@@ -118,7 +151,7 @@ pconn_open(struct pub *p, struct pconn *c)
     if (c->fd < 0)
         return -1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    dst.sin_port = htons((uint16_t)p->o->port);
+    dst.sin_port = htons((uint16_t)p->o->pub_port);
     inet_pton(AF_INET, p->o->host, &dst.sin_addr);
     if (connect(c->fd, (struct sockaddr *)&dst, sizeof(dst)) < 0 ||
         fcntl(c->fd, F_SETFL, O_NONBLOCK) < 0 ||
@@ -137,8 +170,7 @@ pconn_reset(struct pub *p, struct pconn *c)
 {
     if (c->busy) {
         p->inflight--;
-        p->r->errors++;
-        p->r->pub_ok[c->chan]--;
+        refuse(p, c);
     }
     close(c->fd);
     if (pconn_open(p, c) < 0)
@@ -188,11 +220,10 @@ on_response(struct pub *p, struct pconn *c)
             c->busy = false;
             p->inflight--;
             if (status >= 200 && status < 300) {
-                p->r->ok++;
+                p->r->ok += c->nchans;
             } else {
-                p->r->errors++;
-                p->r->pub_ok[c->chan]--;
-                if (p->r->errors <= 3)
+                refuse(p, c);
+                if (p->r->errors <= 3 * c->nchans)
                     fprintf(stderr, "mnbench: publish answered %d: %.*s\n", status,
                             (int)blen, c->rb + hlen);
             }
@@ -224,25 +255,33 @@ on_readable(struct pub *p, struct pconn *c)
     }
 }
 
+/* Sends messages seq .. seq + n - 1 on c; every one counted as expected
+ * until the server refuses the request. */
 static int
-send_one(struct pub *p, struct pconn *c, unsigned step, uint64_t seq, uint64_t t)
+send_one(struct pub *p, struct pconn *c, unsigned step, uint64_t seq, unsigned n,
+         uint64_t t)
 {
     const struct bench_opts *o = p->o;
-    char payload[BENCH_PAYLOAD_MAX + 1], req[BENCH_PAYLOAD_MAX + 1024];
-    unsigned chan = (unsigned)(seq % o->channels);
-    size_t len = bench_payload(payload, o->payload, step, seq, t);
+    size_t cap = BENCH_BATCH_MAX * (BENCH_PAYLOAD_MAX + 64) + 2048, len;
+    char *req = malloc(cap);
 
-    len = build_request(o, req, sizeof(req), chan, payload, len);
+    if (req == NULL)
+        abort();
+    len = build_request(o, req, cap, step, seq, n, t, c->chans);
+    c->nchans = n;
     if (len == 0 || send(c->fd, req, len, MSG_NOSIGNAL) != (ssize_t)len) {
-        p->r->errors++;
+        free(req);
+        p->r->errors += n;
+        c->busy = false;
         pconn_reset(p, c);
         return -1;
     }
+    free(req);
     c->busy = true;
-    c->chan = chan;
-    p->r->pub_ok[chan]++; /* taken back if the server refuses it */
+    for (unsigned i = 0; i < n; i++)
+        p->r->pub_ok[c->chans[i]]++; /* taken back if the server refuses it */
     p->inflight++;
-    p->r->sent++;
+    p->r->sent += n;
     return 0;
 }
 
@@ -292,10 +331,12 @@ pub_step(const struct bench_opts *o, unsigned step, unsigned rate, struct pub_re
             }
             if ((c = idle_conn(p)) == NULL)
                 break; /* sent as soon as an answer frees a connection */
+            unsigned n = total - next < o->batch ? (unsigned)(total - next) : o->batch;
+
             if (now - due > 1000000u)
-                r->late++;
-            send_one(p, c, step, next, due);
-            next++;
+                r->late += n;
+            send_one(p, c, step, next, n, due);
+            next += n;
         }
         k = epoll_wait(p->ep, evs, 64, 100);
         for (int i = 0; i < k; i++) {

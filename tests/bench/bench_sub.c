@@ -37,6 +37,7 @@ struct sconn {
     enum cstate st;
     unsigned chan;
     unsigned src;
+    unsigned port;
     int last_step;
     uint64_t last_seq;
     unsigned char *pend; /* bytes of an incomplete frame, malloc'd */
@@ -127,7 +128,7 @@ send_upgrade(struct sub *s, struct sconn *c)
                  "GET %s HTTP/1.1\r\nHost: %s:%u\r\nUpgrade: websocket\r\n"
                  "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                  "Sec-WebSocket-Version: 13\r\n\r\n",
-                 path, o->host, o->port);
+                 path, o->host, c->port);
     if (n < 0 || (size_t)n >= sizeof(req))
         return -1;
     return send(c->fd, req, (size_t)n, MSG_NOSIGNAL) == n ? 0 : -1;
@@ -142,6 +143,7 @@ start_conn(struct sub *s, struct sconn *c, unsigned global)
 
     c->chan = global % s->o->channels;
     c->src = global % s->o->nsrc;
+    c->port = s->o->ports[global % s->o->nports];
     c->last_step = -1;
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->fd < 0)
@@ -149,7 +151,7 @@ start_conn(struct sub *s, struct sconn *c, unsigned global)
     setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     src.sin_addr.s_addr = htonl(0x7f000002u + c->src); /* 127.0.0.2 and up */
-    dst.sin_port = htons((uint16_t)s->o->port);
+    dst.sin_port = htons((uint16_t)c->port);
     inet_pton(AF_INET, s->o->host, &dst.sin_addr);
     if (bind(c->fd, (struct sockaddr *)&src, sizeof(src)) < 0 ||
         (connect(c->fd, (struct sockaddr *)&dst, sizeof(dst)) < 0 &&

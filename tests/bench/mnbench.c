@@ -27,7 +27,9 @@ usage(FILE *out)
         out,
         "usage: mnbench [options]\n"
         "  --mode pusher|nchan|floor   server kind (floor: a built-in send() server)\n"
-        "  --host ADDR --port N        server (IPv4 loopback)\n"
+        "  --host ADDR --port N[,N...] server (IPv4 loopback); subscriber i uses\n"
+        "                              port i mod count (several gateways)\n"
+        "  --pub-port N                publish there (default: the first --port)\n"
         "  --app-id ID --key K --secret S   Pusher app (pusher mode)\n"
         "  --conns N --channels C      subscribers, spread round-robin on C channels\n"
         "  --procs P --src S           subscriber processes, 127.0.0.2.. source addrs\n"
@@ -36,6 +38,8 @@ usage(FILE *out)
         "  --idle S                    seconds to hold idle connections (rate 0)\n"
         "  --payload BYTES             event payload size (128)\n"
         "  --pub-conns N               publisher keep-alive connections, at most\n"
+        "  --batch N                   events per request, 1-10 (pusher mode:\n"
+        "                              POST batch_events; the rate stays events/s)\n"
         "  --server-pid PID[,PID...]   processes whose CPU and RSS are measured\n"
         "  --label NAME --scenario NAME  tags of the result lines\n");
 }
@@ -55,20 +59,36 @@ parse_list(const char *s, unsigned *out, unsigned max, unsigned *n)
 static int
 parse_opts(int argc, char **argv, struct bench_opts *o)
 {
-    static const struct option lo[] = {
-        {"mode", 1, 0, 'm'},      {"host", 1, 0, 'H'},       {"port", 1, 0, 'p'},
-        {"app-id", 1, 0, 'a'},    {"key", 1, 0, 'k'},        {"secret", 1, 0, 's'},
-        {"conns", 1, 0, 'n'},     {"channels", 1, 0, 'c'},   {"procs", 1, 0, 'P'},
-        {"src", 1, 0, 'S'},       {"rates", 1, 0, 'r'},      {"duration", 1, 0, 'd'},
-        {"drain", 1, 0, 'D'},     {"idle", 1, 0, 'i'},       {"payload", 1, 0, 'l'},
-        {"pub-conns", 1, 0, 'b'}, {"server-pid", 1, 0, 'x'}, {"label", 1, 0, 'L'},
-        {"scenario", 1, 0, 'Z'},  {"help", 0, 0, 'h'},       {0, 0, 0, 0}};
+    static const struct option lo[] = {{"mode", 1, 0, 'm'},
+                                       {"host", 1, 0, 'H'},
+                                       {"port", 1, 0, 'p'},
+                                       {"app-id", 1, 0, 'a'},
+                                       {"key", 1, 0, 'k'},
+                                       {"secret", 1, 0, 's'},
+                                       {"conns", 1, 0, 'n'},
+                                       {"channels", 1, 0, 'c'},
+                                       {"procs", 1, 0, 'P'},
+                                       {"src", 1, 0, 'S'},
+                                       {"rates", 1, 0, 'r'},
+                                       {"duration", 1, 0, 'd'},
+                                       {"drain", 1, 0, 'D'},
+                                       {"idle", 1, 0, 'i'},
+                                       {"payload", 1, 0, 'l'},
+                                       {"pub-conns", 1, 0, 'b'},
+                                       {"server-pid", 1, 0, 'x'},
+                                       {"label", 1, 0, 'L'},
+                                       {"scenario", 1, 0, 'Z'},
+                                       {"pub-port", 1, 0, 'B'},
+                                       {"batch", 1, 0, 'N'},
+                                       {"help", 0, 0, 'h'},
+                                       {0, 0, 0, 0}};
     unsigned pids[8];
     int ch;
 
     *o = (struct bench_opts){.mode = MODE_PUSHER,
                              .host = "127.0.0.1",
-                             .port = 8111,
+                             .ports = {8111},
+                             .nports = 1,
                              .app_id = "bench",
                              .key = "bench-key",
                              .secret = "bench-secret",
@@ -83,6 +103,7 @@ parse_opts(int argc, char **argv, struct bench_opts *o)
                              .idle = 5,
                              .payload = 128,
                              .pub_conns = 8,
+                             .batch = 1,
                              .label = "-",
                              .scenario = "-"};
     while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -96,7 +117,13 @@ parse_opts(int argc, char **argv, struct bench_opts *o)
             o->host = optarg;
             break;
         case 'p':
-            o->port = (unsigned)atoi(optarg);
+            parse_list(optarg, o->ports, 8, &o->nports);
+            break;
+        case 'B':
+            o->pub_port = (unsigned)atoi(optarg);
+            break;
+        case 'N':
+            o->batch = (unsigned)atoi(optarg);
             break;
         case 'a':
             o->app_id = optarg;
@@ -158,9 +185,17 @@ parse_opts(int argc, char **argv, struct bench_opts *o)
     }
     if (o->channels == 0 || o->procs == 0 || o->procs > BENCH_MAX_PROCS || o->nsrc == 0 ||
         o->nsrc > BENCH_MAX_SRC || o->payload < 64 || o->payload > BENCH_PAYLOAD_MAX ||
-        o->nsteps == 0 || o->duration <= 0 || o->pub_conns == 0) {
+        o->nsteps == 0 || o->duration <= 0 || o->pub_conns == 0 || o->nports == 0 ||
+        o->batch == 0 || o->batch > BENCH_BATCH_MAX) {
         usage(stderr);
         return -1;
+    }
+    if (o->pub_port == 0)
+        o->pub_port = o->ports[0];
+    if (o->mode != MODE_PUSHER && o->batch > 1) {
+        fprintf(stderr, "mnbench: --batch is for pusher mode (nchan has no batch "
+                        "publish): one message per request\n");
+        o->batch = 1;
     }
     if (o->mode != MODE_FLOOR && o->nserver_pids == 0) {
         fprintf(stderr, "mnbench: --server-pid is required (CPU and RSS are measured)\n");
@@ -277,6 +312,7 @@ report(const struct bench_opts *o, struct bench_shm *shm, unsigned step, unsigne
             gmax = share;
     }
     printf("RESULT scenario=%s label=%s mode=%s conns=%u ready=%llu channels=%u rate=%u "
+           "batch=%u "
            "published=%llu pub_errors=%llu unanswered=%llu late=%llu expected=%llu "
            "delivered=%llu "
            "loss=%lld reordered=%llu p50_us=%llu p90_us=%llu p99_us=%llu "
@@ -284,10 +320,11 @@ report(const struct bench_opts *o, struct bench_shm *shm, unsigned step, unsigne
            "server_cpu_pct=%.0f us_per_delivery=%.3f us_per_publish=%.1f "
            "kib_per_conn=%.2f gen_cpu_max_pct=%.0f gen_cpu_total_pct=%.0f gen_bound=%d\n",
            o->scenario, o->label, mode_name(o->mode), o->conns, (unsigned long long)ready,
-           o->channels, rate, (unsigned long long)pr->ok, (unsigned long long)pr->errors,
-           (unsigned long long)pr->unanswered, (unsigned long long)pr->late,
-           (unsigned long long)want, (unsigned long long)all->received,
-           (long long)(want - all->received), (unsigned long long)all->reordered,
+           o->channels, rate, o->batch, (unsigned long long)pr->ok,
+           (unsigned long long)pr->errors, (unsigned long long)pr->unanswered,
+           (unsigned long long)pr->late, (unsigned long long)want,
+           (unsigned long long)all->received, (long long)(want - all->received),
+           (unsigned long long)all->reordered,
            (unsigned long long)hist_quantile(all, 0.50),
            (unsigned long long)hist_quantile(all, 0.90),
            (unsigned long long)hist_quantile(all, 0.99),
@@ -341,7 +378,7 @@ start_floor(struct bench_opts *o)
         return -1;
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        floor_run(o->host, o->port);
+        floor_run(o->host, o->ports[0]);
     }
     o->server_pids[0] = pid;
     o->nserver_pids = 1;

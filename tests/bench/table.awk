@@ -1,7 +1,9 @@
 # table.awk - mnbench RESULT lines to one Markdown table per scenario and
-# rate: MicroNotifier (label gateway) beside nchan with 1 and 2 workers and
-# the send() floor, with the ratio ours / theirs. A run whose generator was
-# the bottleneck shows "gen-bound" instead of its latencies.
+# rate. Columns are the servers in the order they ran; the first is ours
+# (MicroNotifier in one of its set-ups) and every other column is followed
+# by the ratio first / that one. A run whose generator was the bottleneck
+# shows "gen-bound" instead of its latencies. Two-MicroNotifier scenarios
+# (distributed, fcgi) also get the p99 difference to the standalone gateway.
 /^RESULT / {
     delete f
     for (i = 2; i <= NF; i++) {
@@ -13,28 +15,38 @@
         seen[key] = 1
         order[++n] = key
     }
+    lab = f["label"]
+    if (!has[key, lab]) {
+        has[key, lab] = 1
+        cols[key, ++ncols[key]] = lab
+    }
     for (k in f)
-        v[key, f["label"], k] = f[k]
-    has[key, f["label"]] = 1
+        v[key, lab, k] = f[k]
 }
 
 function cell(key, lab, m,    x) {
     if (!has[key, lab])
         return "-"
+    if (m == "refused")
+        return v[key, lab, "conns"] - v[key, lab, "ready"]
     x = v[key, lab, m] + 0
     if (m ~ /_us$/ && v[key, lab, "gen_bound"] == 1)
         return "gen-bound"
-    if (m ~ /_us$/ && x >= 10000)
+    return us(x, m)
+}
+
+function us(x, m) {
+    if (m !~ /_us$/)
+        return x
+    if (x >= 10000 || x <= -10000)
         return sprintf("%.0f ms", x / 1000)
-    if (m ~ /_us$/ && x >= 1000)
+    if (x >= 1000 || x <= -1000)
         return sprintf("%.1f ms", x / 1000)
-    if (m ~ /_us$/)
-        return x " us"
-    return v[key, lab, m]
+    return x " us"
 }
 
 function ratio(key, a, b, m,    x, y) {
-    if (!has[key, a] || !has[key, b] || m == "loss" || m == "ready")
+    if (!has[key, a] || !has[key, b] || m == "loss" || m == "ready" || m == "refused")
         return "-"
     if (m ~ /_us$/ && (v[key, a, "gen_bound"] == 1 || v[key, b, "gen_bound"] == 1))
         return "-"
@@ -43,6 +55,12 @@ function ratio(key, a, b, m,    x, y) {
     if (y == 0)
         return "-"
     return sprintf("%.2f", x / y)
+}
+
+function title(lab) {
+    if (lab in names_srv)
+        return names_srv[lab]
+    return lab
 }
 
 END {
@@ -55,31 +73,61 @@ END {
     names["us_per_publish"] = "server CPU us/publish"
     names["gen_cpu_max_pct"] = "generator busiest process CPU %"
     names["kib_per_conn"] = "server RSS KiB/connection"; names["ready"] = "connections held"
+    names["refused"] = "connections refused or failed"
+    names_srv["gateway"] = "MicroNotifier"
+    names_srv["gw3"] = "MicroNotifier, 3 gateways on Redis"
+    names_srv["dist"] = "MicroNotifier, 2 gateways on Redis"
+    names_srv["fcgi"] = "MicroNotifier, REST via nginx + FastCGI"
+    names_srv["nchan1"] = "nchan 1 worker"
+    names_srv["nchan2"] = "nchan 2 workers"
+    names_srv["nchan3"] = "nchan 3 workers"
+    names_srv["nchanr"] = "nchan, 2 nginx on Redis"
+    names_srv["floor"] = "send() floor"
     for (i = 1; i <= n; i++) {
         key = order[i]
         split(key, kr, SUBSEP)
-        lab = "gateway"
+        first = cols[key, 1]
         printf "### %s, %s conns on %s channel(s), %s msg/s\n\n", kr[1],
-            v[key, lab, "conns"], v[key, lab, "channels"], kr[2]
-        print "| metric | MicroNotifier | nchan 1 worker | ratio | nchan 2 workers | ratio | send() floor | ours/floor |"
-        print "|---|---|---|---|---|---|---|---|"
+            v[key, first, "conns"], v[key, first, "channels"], kr[2]
+        nb = 0
+        for (c = 1; c <= ncols[key]; c++)
+            nb += v[key, cols[key, c], "batch"] > 1
+        if (nb) {
+            line = "Events per request:"
+            for (c = 1; c <= ncols[key]; c++)
+                line = line (c > 1 ? "," : "") " " title(cols[key, c]) " " \
+                    (v[key, cols[key, c], "batch"] > 1 ? v[key, cols[key, c], "batch"] : 1)
+            print line " (us/publish is per event).\n"
+        }
+        hdr = "| metric | " title(first)
+        sep = "|---|---"
+        for (c = 2; c <= ncols[key]; c++) {
+            hdr = hdr " | " title(cols[key, c]) " | " (cols[key, c] == "floor" ? "ours/floor" : "ratio")
+            sep = sep "|---|---"
+        }
+        print hdr " |"
+        print sep "|"
+        delete ml
         if (kr[2] == 0) {
-            delete ml
-            ml[1] = "ready"; ml[2] = "kib_per_conn"; ml[3] = "server_cpu_pct"; k = 3
+            ml[1] = "ready"; ml[2] = "refused"; ml[3] = "kib_per_conn"
+            ml[4] = "server_cpu_pct"; k = 4
         } else {
-            delete ml
             for (j = 1; j <= nm; j++)
                 ml[j] = ms[j]
             k = nm
         }
         for (j = 1; j <= k; j++) {
             m = ml[j]
-            printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", names[m],
-                cell(key, "gateway", m), cell(key, "nchan1", m),
-                ratio(key, "gateway", "nchan1", m), cell(key, "nchan2", m),
-                ratio(key, "gateway", "nchan2", m), cell(key, "floor", m),
-                ratio(key, "gateway", "floor", m)
+            line = "| " names[m] " | " cell(key, first, m)
+            for (c = 2; c <= ncols[key]; c++)
+                line = line " | " cell(key, cols[key, c], m) " | " \
+                    ratio(key, first, cols[key, c], m)
+            print line " |"
         }
         print ""
+        if (first != "gateway" && has[key, "gateway"] && kr[2] != 0 &&
+            v[key, first, "gen_bound"] + 0 == 0 && v[key, "gateway", "gen_bound"] + 0 == 0)
+            printf "p99 %s minus the standalone gateway's: %s\n\n", title(first),
+                us(v[key, first, "p99_us"] - v[key, "gateway", "p99_us"], "p99_us")
     }
 }

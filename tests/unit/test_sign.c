@@ -89,15 +89,41 @@ static const struct auth_case {
     {"trailing space", KEY ":" SIG_PRIVATE " ", private_parts, 2, false},
 };
 
+/* Key lengths around SHA-256's 64-byte block: RFC 4231 cases 2 and 6, and a
+ * key of exactly one block (Python's hmac module). */
+static const struct {
+    const char *what;
+    unsigned char key_byte; /* 0: the key is key_text */
+    size_t key_len;
+    const char *key_text, *msg, *want;
+} key_cases[] = {
+    {"RFC 4231 case 2 (short key)", 0, 4, "Jefe", "what do ya want for nothing?",
+     "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
+    {"a key of one block", 'k', 64, NULL, "exactly one block of key",
+     "baa93ea4ccc7062ed6870c5e7937dbd35ad7791df4e29df9addeb429ff491acf"},
+    {"RFC 4231 case 6 (131-byte key, hashed first)", 0xaa, 131, NULL,
+     "Test Using Larger Than Block-Size Key - Hash Key First",
+     "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"},
+};
+
 static void
 test_hmac(void)
 {
-    char out[SIGN_HEX_LEN + 1];
+    char out[SIGN_HEX_LEN + 1], key[256];
 
     for (size_t i = 0; i < ARRAY_LEN(hmac_cases); i++) {
         sign_hmac_hex(SECRET, strlen(SECRET), hmac_cases[i].msg,
                       strlen(hmac_cases[i].msg), out);
         is_str(out, hmac_cases[i].want, "HMAC vector: %s", hmac_cases[i].what);
+    }
+    for (size_t i = 0; i < ARRAY_LEN(key_cases); i++) {
+        if (key_cases[i].key_text)
+            memcpy(key, key_cases[i].key_text, key_cases[i].key_len);
+        else
+            memset(key, key_cases[i].key_byte, key_cases[i].key_len);
+        sign_hmac_hex(key, key_cases[i].key_len, key_cases[i].msg,
+                      strlen(key_cases[i].msg), out);
+        is_str(out, key_cases[i].want, "HMAC key length: %s", key_cases[i].what);
     }
 }
 
@@ -299,7 +325,8 @@ test_differential(void)
 int
 main(void)
 {
-    plan((int)(ARRAY_LEN(hmac_cases) + 7 + 6 + ARRAY_LEN(auth_cases) + 2));
+    plan((int)(ARRAY_LEN(hmac_cases) + ARRAY_LEN(key_cases) + 7 + 6 +
+               ARRAY_LEN(auth_cases) + 2));
     test_hmac();
     test_rest();
     test_equal_and_webhook();
