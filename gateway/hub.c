@@ -54,11 +54,9 @@ hub_webhook(struct hub *h, size_t app, const struct webhook_event *ev)
     webhook_post(h->webhook, app, ev);
 }
 
-/* Lock held: posts a channel transition of chan (user_id for members). Not
- * for #server-to-user- channels, which are the gateway's own. */
-static void
-hook_locked(struct hub *h, size_t app, enum webhook_kind kind, const char *chan,
-            size_t clen, const char *user_id, size_t ulen, unsigned count)
+void
+hub_hook(struct hub *h, size_t app, enum webhook_kind kind, const char *chan, size_t clen,
+         const char *user_id, size_t ulen, unsigned count, bool settled)
 {
     struct webhook_event ev = {0};
 
@@ -70,6 +68,7 @@ hook_locked(struct hub *h, size_t app, enum webhook_kind kind, const char *chan,
     ev.user_id = user_id;
     ev.ulen = ulen;
     ev.count = count;
+    ev.settled = settled;
     webhook_post(h->webhook, app, &ev);
 }
 
@@ -247,7 +246,7 @@ send_count_locked(struct hub *h, size_t app, const char *chan, size_t clen,
     msg_subscription_count(&b, chan, clen, c->subs);
     publish_text_locked(h, app, chan, clen, c, &b, NULL);
     buf_free(&b);
-    hook_locked(h, app, WEBHOOK_SUBSCRIPTION_COUNT, chan, clen, NULL, 0, c->subs);
+    hub_hook(h, app, WEBHOOK_SUBSCRIPTION_COUNT, chan, clen, NULL, 0, c->subs, false);
     c->count_sent_ms = now;
     c->count_pending = false;
 }
@@ -352,7 +351,7 @@ hub_subscribe(struct hub *h, size_t app, const char *chan, size_t clen, size_t w
     c->per_worker[w]++;
     if (occupied) {
         if (!cl)
-            hook_locked(h, app, WEBHOOK_CHANNEL_OCCUPIED, chan, clen, NULL, 0, 0);
+            hub_hook(h, app, WEBHOOK_CHANNEL_OCCUPIED, chan, clen, NULL, 0, 0, false);
         hub_redis_chan_locked(h, app, chan, clen, true);
         c->confirming = h->redis != NULL;
     }
@@ -378,7 +377,7 @@ hub_subscribe(struct hub *h, size_t app, const char *chan, size_t clen, size_t w
         out->cached = hub_cache_get_locked(h, app, chan, clen, mn_now_ms());
         out->cache_miss = out->cached == NULL;
         if (out->cache_miss)
-            hook_locked(h, app, WEBHOOK_CACHE_MISS, chan, clen, NULL, 0, 0);
+            hub_hook(h, app, WEBHOOK_CACHE_MISS, chan, clen, NULL, 0, 0, false);
     }
     if (member) {
         presence_object(c, &out->presence);
@@ -389,8 +388,8 @@ hub_subscribe(struct hub *h, size_t app, const char *chan, size_t clen, size_t w
                              member->info, member->info_len);
             publish_text_locked(h, app, chan, clen, c, &b, exclude_socket);
             buf_free(&b);
-            hook_locked(h, app, WEBHOOK_MEMBER_ADDED, chan, clen, member->user_id,
-                        member->id_len, 0);
+            hub_hook(h, app, WEBHOOK_MEMBER_ADDED, chan, clen, member->user_id,
+                     member->id_len, 0, false);
         }
     }
     count_changed_locked(h, app, chan, clen, c);
@@ -458,7 +457,8 @@ hub_unsubscribe(struct hub *h, size_t app, const char *chan, size_t clen, size_t
             msg_member_removed(&b, chan, clen, user_id, id_len);
             publish_text_locked(h, app, chan, clen, c, &b, NULL);
             buf_free(&b);
-            hook_locked(h, app, WEBHOOK_MEMBER_REMOVED, chan, clen, user_id, id_len, 0);
+            hub_hook(h, app, WEBHOOK_MEMBER_REMOVED, chan, clen, user_id, id_len, 0,
+                     false);
         }
     }
 counted:
@@ -469,7 +469,7 @@ counted:
         count_changed_locked(h, app, chan, clen, c);
     if (c->subs == 0) {
         if (!cl)
-            hook_locked(h, app, WEBHOOK_CHANNEL_VACATED, chan, clen, NULL, 0, 0);
+            hub_hook(h, app, WEBHOOK_CHANNEL_VACATED, chan, clen, NULL, 0, 0, false);
         hub_redis_chan_locked(h, app, chan, clen, false);
         map_del(&h->apps[app].chans, chan, clen);
         chan_free(c);

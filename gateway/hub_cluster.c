@@ -111,24 +111,6 @@ start(struct hub *h, struct cluster_cmd *c, const char *op, bool full)
 /* --- transitions --- */
 
 static void
-post_hook(struct hub *h, size_t app, enum webhook_kind kind, const char *chan,
-          size_t clen, const char *user, size_t ulen, unsigned count)
-{
-    struct webhook_event ev = {0};
-
-    if (!webhook_wanted(h->webhook, app, kind))
-        return;
-    ev.kind = kind;
-    ev.channel = chan;
-    ev.clen = clen;
-    ev.user_id = user;
-    ev.ulen = ulen;
-    ev.count = count;
-    ev.settled = true; /* delays and pairs were Redis's business */
-    webhook_post(h->webhook, app, &ev);
-}
-
-static void
 delay_add(struct hub *h, size_t app, char kind, const struct cluster_transition *t)
 {
     struct cdelay *d;
@@ -188,7 +170,7 @@ hub_cluster_send_count_locked(struct hub *h, size_t app, const char *chan, size_
     buf_free(&f);
     buf_free(&name);
     buf_free(&env);
-    post_hook(h, app, WEBHOOK_SUBSCRIPTION_COUNT, chan, clen, NULL, 0, count);
+    hub_hook(h, app, WEBHOOK_SUBSCRIPTION_COUNT, chan, clen, NULL, 0, count, true);
 }
 
 /* Lock held: the fleet's count of chan is now count (Pusher's cadence: at
@@ -231,19 +213,19 @@ on_transition(void *arg, const struct cluster_transition *t)
     app = (size_t)(a - h->cfg->apps);
     switch (t->kind) {
     case 'o':
-        post_hook(h, app, WEBHOOK_CHANNEL_OCCUPIED, t->chan, t->clen, NULL, 0, 0);
+        hub_hook(h, app, WEBHOOK_CHANNEL_OCCUPIED, t->chan, t->clen, NULL, 0, 0, true);
         break;
     case 'v':
         delay_add(h, app, 'v', t);
         break;
     case 'a':
-        post_hook(h, app, WEBHOOK_MEMBER_ADDED, t->chan, t->clen, t->a, t->a_len, 0);
+        hub_hook(h, app, WEBHOOK_MEMBER_ADDED, t->chan, t->clen, t->a, t->a_len, 0, true);
         break;
     case 'r':
         delay_add(h, app, 'r', t);
         break;
     case 'm':
-        post_hook(h, app, WEBHOOK_CACHE_MISS, t->chan, t->clen, NULL, 0, 0);
+        hub_hook(h, app, WEBHOOK_CACHE_MISS, t->chan, t->clen, NULL, 0, 0, true);
         break;
     case 'c':
         count_changed_locked(h, app, t->chan, t->clen, (unsigned)strtoul(t->a, NULL, 10));
@@ -757,9 +739,9 @@ on_confirm(void *arg, const struct redisReply *reply)
 
     if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
         pthread_mutex_lock(&h->lock);
-        post_hook(h, d->app,
-                  d->kind == 'v' ? WEBHOOK_CHANNEL_VACATED : WEBHOOK_MEMBER_REMOVED,
-                  d->chan, d->clen, d->user, d->ulen, 0);
+        hub_hook(h, d->app,
+                 d->kind == 'v' ? WEBHOOK_CHANNEL_VACATED : WEBHOOK_MEMBER_REMOVED,
+                 d->chan, d->clen, d->user, d->ulen, 0, true);
         pthread_mutex_unlock(&h->lock);
     }
     delay_free(d);

@@ -13,6 +13,7 @@
 #include "hub.h"
 #include "chan.h"
 #include "map.h"
+#include "webhook_msg.h"
 
 struct bus_redis;
 
@@ -118,6 +119,14 @@ struct hub {
     struct hcluster cl;      /* distributed mode: the cluster state's bookkeeping */
     pthread_cond_t left;     /* hub_redis_stop waits for the "leave" answer */
 };
+
+/* Posts a channel transition of chan (user_id for members) to the webhook
+ * sender; settled: distributed mode, delays and pairs done in Redis. Not
+ * for #server-to-user- channels, which are the gateway's own. Callers hold
+ * the lock, so transitions reach the sender in the order they happened. */
+void hub_hook(struct hub *h, size_t app, enum webhook_kind kind, const char *chan,
+              size_t clen, const char *user_id, size_t ulen, unsigned count,
+              bool settled);
 
 /* backend.c: delivers a REST publish's frames (taken, one per event and
  * channel in order) to local subscribers, caches them, and answers. */

@@ -17,7 +17,7 @@ import {
     startGateway, connectClient, uniq, delay, performance, defaultApps,
 } from '../lib/harness.mjs';
 import { startRedis } from '../lib/redis.mjs';
-import { Receiver } from '../lib/webhook-receiver.mjs';
+import { Receiver, tally } from '../lib/webhook-receiver.mjs';
 
 const DELAY_MS = 3000;
 // Long enough for a duplicate from the other gateway to arrive: the bounded
@@ -52,14 +52,7 @@ test.after(async () => {
     await rx.stop();
 });
 
-const table = new Map();
-function account(kind, expected, received) {
-    const row = table.get(kind) || { expected: 0, received: 0 };
-    row.expected += expected;
-    row.received += received;
-    table.set(kind, row);
-    assert.equal(received, expected, `${kind}: received ${received}, expected ${expected}`);
-}
+const { table, account } = tally(); // counts of each event type, printed last
 const n = (name, channel) => hook.of(name, channel).length;
 const client = (t, gw, opts = {}) => connectClient(gw, { t, app: 'hooked', ...opts });
 const member = (id) => ({ user_id: id, user_info: { name: id } });

@@ -20,7 +20,7 @@ import path from 'node:path';
 import {
     startGateway, connectClient, gatewayBin, performance, uniq, waitUntil, SANITIZER_RE, certFile,
 } from '../lib/harness.mjs';
-import { Receiver } from '../lib/webhook-receiver.mjs';
+import { Receiver, tally } from '../lib/webhook-receiver.mjs';
 
 const DELAY_MS = 3000; // the documented delay of channel_vacated and member_removed
 const TIMEOUT_MS = 5000; // one webhook request, connect to status line
@@ -96,16 +96,7 @@ const gw = await startGateway({ apps: Object.values(apps) });
 if (lsanBefore === undefined) delete process.env.LSAN_OPTIONS;
 else process.env.LSAN_OPTIONS = lsanBefore;
 
-// Counts of each event type, expected against received, over the channels a
-// test accounts for exactly; printed by the last test.
-const table = new Map();
-function account(kind, expected, received) {
-    const row = table.get(kind) || { expected: 0, received: 0 };
-    row.expected += expected;
-    row.received += received;
-    table.set(kind, row);
-    assert.equal(received, expected, `${kind}: received ${received}, expected ${expected}`);
-}
+const { table, account } = tally(); // counts of each event type, printed last
 
 const member = (id) => ({ user_id: id, user_info: { name: id } });
 

@@ -11,117 +11,18 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 
 import {
     startGateway, connectClient, gatewayBin, okJson, percentile, performance, uniq,
-    delay, waitUntil, Inbox, PusherServer, SANITIZER_RE,
+    delay, waitUntil, SANITIZER_RE,
 } from '../lib/harness.mjs';
+import { Receiver, tally } from '../lib/webhook-receiver.mjs';
 
 const DELAY_MS = 3000; // the documented delay of channel_vacated and member_removed
 
 // ------------------------------------------------------------------ receiver
-
-/** One webhook endpoint: what it answers, and every request it got. */
-class Route {
-    constructor(path, app) {
-        this.path = path;
-        this.sdk = new PusherServer({ appId: app.id || app.name, key: app.key, secret: app.secret });
-        this.requests = []; // every request: {valid, status, events, at, ...}
-        this.events = new Inbox(`webhooks ${path}`); // events of requests answered 200
-        this.fail = 0; // answer this many next requests with 500
-        this.hang = false; // hold requests without answering
-        this.held = [];
-    }
-
-    handle(req, res, rawBody) {
-        const hook = this.sdk.webhook({ headers: req.headers, rawBody });
-        const valid = hook.isValid();
-        const rec = {
-            at: performance.now(),
-            valid,
-            rawBody,
-            contentType: req.headers['content-type'],
-            key: req.headers['x-pusher-key'],
-            events: valid ? hook.getEvents() : [],
-            timeMs: valid ? hook.getData().time_ms : null,
-        };
-        this.requests.push(rec);
-        if (this.hang) {
-            rec.status = 'held';
-            this.held.push(res);
-            return;
-        }
-        if (this.fail > 0) {
-            this.fail--;
-            rec.status = 500;
-            res.writeHead(500, { 'content-type': 'text/plain' });
-            res.end('try again');
-            return;
-        }
-        rec.status = 200;
-        for (const ev of rec.events) this.events.push({ ...ev, at: rec.at });
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end('{}');
-    }
-
-    /** Ends a hang: held requests are dropped unanswered, new ones answered. */
-    release() {
-        this.hang = false;
-        for (const res of this.held) res.socket?.destroy();
-        this.held = [];
-    }
-
-    of(name, channel) {
-        return this.events.filter((e) => e.name === name && (channel === undefined || e.channel === channel));
-    }
-
-    waitFor(pred, timeout = 2000) {
-        return this.events.waitFor(pred, { timeout });
-    }
-}
-
-class Receiver {
-    constructor() {
-        this.routes = new Map();
-    }
-
-    route(path, app) {
-        const r = new Route(path, app);
-        this.routes.set(path, r);
-        return r;
-    }
-
-    async start() {
-        this.server = http.createServer((req, res) => {
-            const chunks = [];
-            req.on('data', (d) => chunks.push(d));
-            req.on('end', () => {
-                const route = this.routes.get(req.url);
-                if (!route) {
-                    res.writeHead(404);
-                    res.end();
-                    return;
-                }
-                route.handle(req, res, Buffer.concat(chunks).toString('utf8'));
-            });
-        });
-        await new Promise((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-        this.port = this.server.address().port;
-        return this;
-    }
-
-    url(path) {
-        return `http://127.0.0.1:${this.port}${path}`;
-    }
-
-    stop() {
-        this.server.closeAllConnections();
-        return new Promise((resolve) => this.server.close(resolve));
-    }
-}
 
 // ------------------------------------------------------------------- setup
 
@@ -144,16 +45,7 @@ apps.flaky.webhooks = [{ url: rx.url('/hooks/flaky') }];
 apps.hang.webhooks = [{ url: rx.url('/hooks/hang'), events: ['client_event'] }];
 const gw = await startGateway({ apps: Object.values(apps) });
 
-// Counts of each event type, expected against received, over the channels a
-// test accounts for exactly; printed by the last test.
-const table = new Map();
-function account(kind, expected, received) {
-    const row = table.get(kind) || { expected: 0, received: 0 };
-    row.expected += expected;
-    row.received += received;
-    table.set(kind, row);
-    assert.equal(received, expected, `${kind}: received ${received}, expected ${expected}`);
-}
+const { table, account } = tally(); // counts of each event type, printed last
 
 const member = (id) => ({ user_id: id, user_info: { name: id } });
 

@@ -2,6 +2,7 @@
 // https with config/test-cert.pem, on a free loopback port; every request is
 // checked with the `pusher` library's verifier (isValid(), then getEvents());
 // each route can answer 500 a number of times or hold requests (hang).
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -124,3 +125,21 @@ export class Receiver {
         return new Promise((resolve) => this.server.close(resolve));
     }
 }
+
+/**
+ * Counts of each event type, expected against received, over the channels a
+ * test accounts for exactly: account() asserts and adds a row; table holds
+ * kind -> {expected, received}, printed by a file's last test.
+ */
+export function tally() {
+    const table = new Map();
+    const account = (kind, expected, received) => {
+        const row = table.get(kind) || { expected: 0, received: 0 };
+        row.expected += expected;
+        row.received += received;
+        table.set(kind, row);
+        assert.equal(received, expected, `${kind}: received ${received}, expected ${expected}`);
+    };
+    return { table, account };
+}
+
