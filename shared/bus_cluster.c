@@ -469,12 +469,13 @@ answer_query(const struct rest_query *q, const redisReply *reply, rest_answer_fn
 {
     struct rest_answer ans = {0};
     struct rest_chan_stat *st = NULL, one;
+    enum rest_op op = q->op; /* q dies with done() */
     char **users = NULL;
     size_t n = 0;
     int rc;
 
     /* As gateway/hub_cluster.c's on_query, so both ports answer alike. */
-    switch (q->op) {
+    switch (op) {
     case REST_CHANNELS:
         rc = cluster_parse_channels(reply, &st, &n);
         ans.chans = st;
@@ -501,10 +502,10 @@ answer_query(const struct rest_query *q, const redisReply *reply, rest_answer_fn
                      "Redis is unreachable: the channel state is unknown");
     else
         done(arg, &ans);
-    if (rc == 0 && q->op == REST_CHANNEL)
+    if (rc == 0 && op == REST_CHANNEL)
         cluster_stat_clear(&one);
-    cluster_stats_free(st, q->op == REST_CHANNELS ? n : 0);
-    cluster_users_free(users, q->op == REST_USERS ? n : 0);
+    cluster_stats_free(st, op == REST_CHANNELS ? n : 0);
+    cluster_users_free(users, op == REST_USERS ? n : 0);
 }
 
 static void

@@ -61,14 +61,22 @@ const countedApp = gw1.app('counted');
 const viaLighttpd = lighttpd.rest(app);
 const viaNginx = nginx.rest(app);
 
-test.after(async () => {
-    await nginx.stop();
-    await lighttpd.stop();
-    await daemon.stop(); // exit 0, no sanitizer report
-    await gw1.stop();
-    await gw2.stop();
-    await redis.stop();
-});
+/** Stops each of procs in turn, all of them even when one fails; throws the
+ * first failure (a daemon that died, or exited other than 0, or a sanitizer
+ * report). */
+async function stopAll(procs) {
+    const errors = [];
+    for (const p of procs) {
+        try {
+            await p.stop();
+        } catch (e) {
+            errors.push(e);
+        }
+    }
+    if (errors.length) throw errors[0];
+}
+
+test.after(() => stopAll([nginx, lighttpd, daemon, gw1, gw2, redis]));
 
 /** pusher-js on each gateway subscribed to ch, both gateways subscribed in Redis. */
 async function clientsOnBoth(t, ch, appName = 'app1') {
@@ -353,13 +361,7 @@ test('through Sentinel: kill -9 of the master, the api\'s triggers are accepted 
         'node-heartbeat': 1, 'node-timeout': 5,
     });
     const ws = await startWebServer('lighttpd', 'fastcgi', 'root', s.daemon.fastcgi);
-    t.after(async () => {
-        await ws.stop();
-        await s.daemon.stop();
-        await s.gw1.stop();
-        await s.gw2.stop();
-        await set.stop();
-    });
+    t.after(() => stopAll([ws, s.daemon, s.gw1, s.gw2, set]));
     const rest = ws.rest(s.gw1.app('app1'));
     const ch = uniq('api-failover-');
     const a = await connectClient(s.gw1, { t });
