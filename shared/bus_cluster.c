@@ -387,26 +387,39 @@ put_caches(struct link *l, const struct rest_query *q)
     return rc;
 }
 
-/* One stat per (event, channel) pair: the fleet's counts for the events
- * that ask info, the name alone for the others. */
-static int
-fill_stats(const struct rest_query *q, redisReply **replies, struct rest_chan_stat *st)
+/* One stat per (event, channel) pair from a "counts" answer (subscription
+ * and user count of each pair), as the gateway's trigger fills them; an
+ * answer of another shape leaves the counts at zero (logged). */
+static struct rest_chan_stat *
+stats_of(const struct rest_query *q, const redisReply *r, size_t pairs)
 {
-    size_t k = 0, r = 0;
+    struct rest_chan_stat *st = xcalloc(pairs, sizeof(*st));
+    bool shaped = r->type == REDIS_REPLY_ARRAY && r->elements == 2 * pairs;
+    size_t k = 0;
 
+    if (!shaped)
+        log_warn("bus: Redis answered counts of another shape elements=%zu pairs=%zu",
+                 r->type == REDIS_REPLY_ARRAY ? r->elements : 0, pairs);
     for (size_t e = 0; e < q->nevents; e++) {
-        const struct rest_event *ev = &q->events[e];
-
-        for (size_t c = 0; c < ev->nchannels; c++, k++) {
-            if (ev->info == 0) {
-                st[k].name = xstrdup(ev->channels[c]);
+        for (size_t c = 0; c < q->events[e].nchannels; c++, k++) {
+            st[k].name = xstrdup(q->events[e].channels[c]);
+            if (!shaped)
                 continue;
+            for (size_t i = 0; i < 2; i++) {
+                const redisReply *v = r->element[2 * k + i];
+                unsigned n = v->type == REDIS_REPLY_INTEGER && v->integer > 0
+                                 ? (unsigned)v->integer
+                                 : 0;
+
+                if (i == 0)
+                    st[k].subscription_count = n;
+                else
+                    st[k].user_count = n;
             }
-            if (cluster_parse_channel(replies[r++], ev->channels[c], &st[k]) < 0)
-                return -1;
+            st[k].occupied = st[k].subscription_count > 0;
         }
     }
-    return 0;
+    return st;
 }
 
 static void
@@ -418,47 +431,48 @@ do_publish(struct bus_cluster *b, const struct rest_query *q, rest_answer_fn *do
     struct cluster_cmd *cmds;
     redisReply **replies;
     struct link l;
-    size_t total = 0, n = 0, pubs;
-    bool ok;
+    size_t pairs = 0, n = 0;
+    bool info = false, ok;
 
-    for (size_t e = 0; e < q->nevents; e++)
-        total += q->events[e].nchannels * (q->events[e].info ? 2 : 1);
-    cmds = xcalloc(total, sizeof(*cmds));
-    replies = xcalloc(total, sizeof(*replies));
+    for (size_t e = 0; e < q->nevents; e++) {
+        pairs += q->events[e].nchannels;
+        info |= q->events[e].info != 0;
+    }
+    cmds = xcalloc(pairs + 1, sizeof(*cmds));
+    replies = xcalloc(pairs + 1, sizeof(*replies));
     for (size_t e = 0; e < q->nevents; e++)
         for (size_t c = 0; c < q->events[e].nchannels; c++)
             publish_cmd(&cmds[n++], b->cfg, q->app, &q->events[e],
                         q->events[e].channels[c]);
-    pubs = n;
-    /* The counts after the events, in the same pipeline. */
-    for (size_t e = 0; e < q->nevents; e++) {
-        for (size_t c = 0; q->events[e].info && c < q->events[e].nchannels; c++) {
-            cluster_cmd_start(&cmds[n], "channel", b->cfg->redis.database, NULL, false);
-            cluster_cmd_channel(&cmds[n++], q->app->id, q->events[e].channels[c]);
-        }
+    /* The fleet's counts after the events, in the same pipeline, as the
+     * gateway's trigger asks them ("counts": every pair, in order). */
+    if (info) {
+        cluster_cmd_start(&cmds[n], "counts", b->cfg->redis.database, NULL, false);
+        cluster_cmd_add(&cmds[n], q->app->id, strlen(q->app->id));
+        for (size_t e = 0; e < q->nevents; e++)
+            for (size_t c = 0; c < q->events[e].nchannels; c++)
+                cluster_cmd_add(&cmds[n], q->events[e].channels[c],
+                                strlen(q->events[e].channels[c]));
+        n++;
     }
     ok = link_open(b, &l) == 0 && put_caches(&l, q) == 0 &&
          pipeline(&l, cmds, n, replies) == 0;
-    for (size_t i = 0; ok && i < pubs; i++)
+    for (size_t i = 0; ok && i < pairs; i++)
         ok = replies[i]->type == REDIS_REPLY_INTEGER;
-    if (ok && n > pubs) {
-        st = xcalloc(pubs, sizeof(*st));
-        if (fill_stats(q, replies + pubs, st) < 0) {
-            l.why = "garbled channel answer";
-            ok = false;
-        }
-        ans.chans = st;
-        ans.nchans = pubs;
-    }
     link_close(&l, ok);
     note_state(b, ok, l.why ? l.why : "unexpected reply");
+    if (ok && info) {
+        st = stats_of(q, replies[pairs], pairs);
+        ans.chans = st;
+        ans.nchans = pairs;
+    }
     if (ok)
         done(arg, &ans);
     else
         answer_error(done, arg, 503, "Redis is unreachable: the event was not published");
     if (st)
-        cluster_stats_free(st, pubs);
-    cmds_free(cmds, replies, total);
+        cluster_stats_free(st, pairs);
+    cmds_free(cmds, replies, n);
 }
 
 /* --- queries and terminate_connections --- */

@@ -238,15 +238,19 @@ test('channel queries through the api equal both gateways\' own answers', async 
     const count = await signedHttp(lighttpd.target, countedApp, 'GET',
         `/apps/counted/channels/${pub}`, { params: { info: 'subscription_count' } });
     assert.deepEqual(count.json, { occupied: true, subscription_count: 3 });
-    // A trigger asking info answers the fleet's counts.
-    const batch = await okJson(viaLighttpd.triggerBatch([
+    // A trigger asking info answers the fleet's counts, as a gateway's does.
+    const events = [
         { channel: pres, name: 'x', data: {}, info: 'user_count' },
         { channel: pub, name: 'y', data: {} },
-    ]));
+    ];
+    const batch = await okJson(viaLighttpd.triggerBatch(events));
     assert.deepEqual(batch, { batch: [{ user_count: 2 }, {}] });
+    assert.deepEqual(await okJson(gw2.rest().triggerBatch(events)), batch);
     const one = await okJson(lighttpd.rest(countedApp).trigger(pub, 'z', {},
         { info: 'subscription_count' }));
     assert.deepEqual(one, { channels: { [pub]: { subscription_count: 3 } } });
+    assert.deepEqual(await okJson(gw1.rest('counted').trigger(pub, 'z', {},
+        { info: 'subscription_count' })), one);
 });
 
 test('after SCRIPT FLUSH the api still answers (NOSCRIPT: the whole script, once)', async () => {
