@@ -64,7 +64,8 @@ struct link {
     struct bus_cluster *b;
     redisContext *c;
     unsigned gen;
-    const char *why; /* the failure, for the log */
+    const char *why;  /* the failure, for the log (static text or errstr) */
+    char errstr[128]; /* hiredis's text, kept past the context's free */
 };
 
 static void
@@ -294,9 +295,12 @@ pipeline(struct link *l, struct cluster_cmd *cmds, size_t n, redisReply **out)
     }
     return 0;
 io:
-    l->why = l->c->err == REDIS_ERR_EOF ? "connection closed"
-             : l->c->errstr[0]          ? l->c->errstr
-                                        : "no answer in time";
+    if (l->c->err == REDIS_ERR_EOF || l->c->errstr[0] == '\0') {
+        l->why = l->c->err == REDIS_ERR_EOF ? "connection closed" : "no answer in time";
+    } else {
+        snprintf(l->errstr, sizeof(l->errstr), "%s", l->c->errstr);
+        l->why = l->errstr;
+    }
 fail:
     for (i = 0; i < n; i++) {
         freeReplyObject(out[i]);
