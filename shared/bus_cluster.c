@@ -41,6 +41,7 @@
 #define CONNECT_MS 800  /* connecting to the master */
 #define REPLY_MS 800    /* each reply (and each write) */
 #define RECHECK_MS 1000 /* Sentinel: how long a master's address is trusted */
+#define RETRY_MS 100    /* Sentinel, no master found: asked again after */
 #define ADDR_MAX 256
 
 struct bus_cluster {
@@ -55,6 +56,7 @@ struct bus_cluster {
     int port;
     bool have_addr;
     uint64_t addr_ms; /* when the sentinels last named it */
+    uint64_t fail_ms; /* when they last named none (no address known) */
     size_t sentinel_next;
     bool down; /* the last call failed: log the way back once */
 };
@@ -140,6 +142,11 @@ master_addr(struct bus_cluster *b, char *host, int *port, unsigned *gen)
         pthread_mutex_unlock(&b->lock);
         return 0;
     }
+    /* During a failover every request would ask (and log): once per RETRY_MS. */
+    if (!b->have_addr && b->fail_ms && now - b->fail_ms < RETRY_MS) {
+        pthread_mutex_unlock(&b->lock);
+        return -1;
+    }
     next = b->sentinel_next;
     pthread_mutex_unlock(&b->lock);
     /* Blocking, outside the lock: other threads keep their connections. */
@@ -164,6 +171,7 @@ master_addr(struct bus_cluster *b, char *host, int *port, unsigned *gen)
     }
     *gen = b->gen;
     found = found || b->have_addr;
+    b->fail_ms = found ? 0 : now;
     pthread_mutex_unlock(&b->lock);
     return found ? 0 : -1;
 }

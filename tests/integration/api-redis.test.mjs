@@ -123,9 +123,11 @@ function resumed(rest, ch, ca, cb, timeout) {
     }, { timeout, every: 20, what: 'a trigger accepted and delivered on both gateways' });
 }
 
-test('micronotifier-api starts on a config with redis and no local-socket', () => {
+test('micronotifier-api starts on a config with redis and no local-socket', async () => {
     assert.equal(gw1.config['local-socket'], undefined);
-    assert.match(daemon.stderr, /listening .*redis=127\.0\.0\.1:/);
+    // The sockets accept just before the line is written.
+    await waitUntil(() => /listening .*redis=127\.0\.0\.1:/.test(daemon.stderr),
+        { timeout: 2000, what: 'the daemon\'s "listening" line naming Redis' });
 });
 
 test('triggers through lighttpd and nginx reach pusher-js on both gateways', async (t) => {
