@@ -14,6 +14,8 @@
 // within 5 s.
 import test from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 
 import {
@@ -23,7 +25,7 @@ import {
 import { cli, numsub, startRedis, startSentinelSet } from '../lib/redis.mjs';
 import { rawSignin } from '../lib/signin.mjs';
 import {
-    ApiDaemon, fcgiRecord, rawExchange, signedHttp, startWebServer, tempDir,
+    ApiDaemon, apiBin, fcgiRecord, rawExchange, signedHttp, startWebServer, tempDir,
 } from '../lib/webservers.mjs';
 
 const counted = {
@@ -53,7 +55,7 @@ const redis = await startRedis();
 const redisConfig = {
     address: `127.0.0.1:${redis.port}`, database: 1, 'node-heartbeat': 1, 'node-timeout': 5,
 };
-const { gw1, gw2, daemon } = await fleet(redisConfig);
+const { gw1, gw2, daemon, dir: apiDir } = await fleet(redisConfig);
 const lighttpd = await startWebServer('lighttpd', 'fastcgi', 'root', daemon.fastcgi);
 const nginx = await startWebServer('nginx', 'scgi', 'prefix', daemon.scgi);
 const app = gw1.app('app1');
@@ -76,7 +78,13 @@ async function stopAll(procs) {
     if (errors.length) throw errors[0];
 }
 
-test.after(() => stopAll([nginx, lighttpd, daemon, gw1, gw2, redis]));
+test.after(async () => {
+    try {
+        await stopAll([nginx, lighttpd, daemon, gw1, gw2, redis]);
+    } finally {
+        fs.rmSync(apiDir, { recursive: true, force: true });
+    }
+});
 
 /** pusher-js on each gateway subscribed to ch, both gateways subscribed in Redis. */
 async function clientsOnBoth(t, ch, appName = 'app1') {
@@ -128,6 +136,26 @@ test('micronotifier-api starts on a config with redis and no local-socket', asyn
     // The sockets accept just before the line is written.
     await waitUntil(() => /listening .*redis=127\.0\.0\.1:/.test(daemon.stderr),
         { timeout: 2000, what: 'the daemon\'s "listening" line naming Redis' });
+});
+
+test('--check-config: redis without local-socket is valid; neither is refused', async () => {
+    const dir = tempDir('mn-api-check-');
+    const check = (config) => {
+        const file = path.join(dir, 'config.json');
+        fs.writeFileSync(file, JSON.stringify({
+            applications: apps, api: { scgi: path.join(dir, 's.sock') }, ...config,
+        }));
+        return new Promise((resolve) => execFile(apiBin, ['-c', file, '--check-config'],
+            (err, stdout, stderr) => resolve({ code: err ? err.code : 0, stderr })));
+    };
+    try {
+        assert.equal((await check({ redis: redisConfig })).code, 0);
+        const neither = await check({});
+        assert.equal(neither.code, 1);
+        assert.match(neither.stderr, /local-socket: missing; without "redis"/);
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
 });
 
 test('triggers through lighttpd and nginx reach pusher-js on both gateways', async (t) => {
@@ -366,7 +394,13 @@ test('through Sentinel: kill -9 of the master, the api\'s triggers are accepted 
         'node-heartbeat': 1, 'node-timeout': 5,
     });
     const ws = await startWebServer('lighttpd', 'fastcgi', 'root', s.daemon.fastcgi);
-    t.after(() => stopAll([ws, s.daemon, s.gw1, s.gw2, set]));
+    t.after(async () => {
+        try {
+            await stopAll([ws, s.daemon, s.gw1, s.gw2, set]);
+        } finally {
+            fs.rmSync(s.dir, { recursive: true, force: true });
+        }
+    });
     const rest = ws.rest(s.gw1.app('app1'));
     const ch = uniq('api-failover-');
     const a = await connectClient(s.gw1, { t });
