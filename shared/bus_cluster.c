@@ -19,6 +19,7 @@
  * or Lua calls (cluster.c) nor the REST rules (rest.c). */
 #include "bus.h"
 
+#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -303,8 +304,10 @@ pipeline(struct link *l, struct cluster_cmd *cmds, size_t n, redisReply **out)
     }
     return 0;
 io:
-    if (l->c->err == REDIS_ERR_EOF || l->c->errstr[0] == '\0') {
-        l->why = l->c->err == REDIS_ERR_EOF ? "connection closed" : "no answer in time";
+    if (l->c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        l->why = "no answer in time"; /* the socket's deadline (REPLY_MS) */
+    } else if (l->c->err == REDIS_ERR_EOF || l->c->errstr[0] == '\0') {
+        l->why = "connection closed";
     } else {
         snprintf(l->errstr, sizeof(l->errstr), "%s", l->c->errstr);
         l->why = l->errstr;
