@@ -1,6 +1,7 @@
 /* main.c - micronotifier-api: arguments, config, signals, the listeners and
  * the lifetime of their request threads. Requests are fcgi.c's and scgi.c's,
- * answers front.c's (the shared REST core over the bus to the gateway). */
+ * answers front.c's (the shared REST core over the bus: to the gateway, or
+ * to Redis in distributed mode). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,7 +21,8 @@ static const char usage[] =
     "usage: micronotifier-api -c FILE [--check-config]\n"
     "  -c, --config FILE   the JSON config shared with micronotifier-gateway;\n"
     "                      its \"api\" object says where to listen (FastCGI,\n"
-    "                      SCGI), its \"local-socket\" where the gateway is\n"
+    "                      SCGI); with \"redis\" it works on the cluster state\n"
+    "                      in Redis, else on the gateway's \"local-socket\"\n"
     "      --check-config  validate the config and exit 0 (valid) or 1\n"
     "  -h, --help          this text\n";
 
@@ -40,8 +42,8 @@ check_api(const struct mn_config *cfg, void *arg, struct mn_err *err)
                           cfg->path);
     if (!cfg->has_redis && cfg->local_socket == NULL)
         return mn_err_set(err, 0,
-                          "%s: local-socket: missing; micronotifier-api reaches the "
-                          "gateway through it",
+                          "%s: local-socket: missing; without \"redis\", "
+                          "micronotifier-api reaches the gateway through it",
                           cfg->path);
     *mode = (unsigned)strtoul(cfg->api.socket_mode, NULL, 8);
     return 0;
@@ -106,10 +108,11 @@ serve(const struct mn_config *cfg, unsigned mode)
         if (start(&a, &ls[i], mode) < 0)
             rc = 1;
     if (rc == 0) {
-        log_info("api: listening fastcgi=%s scgi=%s threads=%u local-socket=%s",
+        log_info("api: listening fastcgi=%s scgi=%s threads=%u %s=%s",
                  cfg->api.fastcgi ? cfg->api.fastcgi : "-",
                  cfg->api.scgi ? cfg->api.scgi : "-", cfg->api.threads,
-                 cfg->local_socket ? cfg->local_socket : "-");
+                 cfg->has_redis ? "redis" : "local-socket",
+                 cfg->has_redis ? cfg->redis.address : cfg->local_socket);
         do {
             if (sigwait(&set, &sig) != 0)
                 break;

@@ -1,7 +1,7 @@
 /* bus.c - the local bus's wire format (encoding and checked decoding of
  * queries and answers, see bus.h) and the bus seam (bus_open picks the
  * implementation the config asks for). Pure apart from allocation: no
- * sockets here (bus_local.c, gateway/bus_server.c). */
+ * sockets here (bus_local.c, bus_cluster.c, gateway/bus_server.c). */
 #include "bus.h"
 
 #include <stdbool.h>
@@ -439,14 +439,8 @@ bus_msg_free(struct bus_msg *m)
 struct bus *
 bus_open(const struct mn_config *cfg, struct mn_err *err)
 {
-    if (cfg->has_redis) {
-        mn_err_set(err, 0,
-                   "%s: distributed mode (\"redis\") needs the Redis bus, which "
-                   "micronotifier-api does not have yet (issue 5); without \"redis\" "
-                   "it uses the gateway's local-socket",
-                   cfg->path);
-        return NULL;
-    }
+    if (cfg->has_redis)
+        return bus_cluster_open(cfg, err);
     return bus_local_open(cfg, err);
 }
 

@@ -1,7 +1,9 @@
-/* bus.h - how micronotifier-api reaches the gateway's channel state: the
- * seam (struct bus, used as a struct rest_backend), and the wire format of
- * the local bus, a Unix socket the gateway listens on (gateway/bus_server.c)
- * and the API daemon connects to (bus_local.c).
+/* bus.h - how micronotifier-api reaches the channel state: the seam
+ * (struct bus, used as a struct rest_backend) with its two implementations
+ * (bus_local.c: the gateway's local socket in standalone mode; bus_cluster.c:
+ * Redis in distributed mode), and the wire format of the local bus, a Unix
+ * socket the gateway listens on (gateway/bus_server.c) and the API daemon
+ * connects to (bus_local.c).
  *
  * Wire format, every integer big-endian:
  *   frame   u32 length of the body | body
@@ -34,10 +36,10 @@
 #define BUS_ANSWER_CAP (((size_t)16 << 20) + BUS_MARGIN)
 #define BUS_TIMEOUT_MS 2000 /* a call's deadline: connect, send, answer */
 
-/* The seam: one implementation per bus (local socket now, Redis later). */
+/* The seam: one implementation per bus (local socket, Redis). */
 struct bus;
 struct bus_ops {
-    /* Runs q and calls done exactly once; the local bus blocks until then. */
+    /* Runs q and calls done exactly once; both buses block until then. */
     void (*call)(struct bus *b, const struct rest_query *q, rest_answer_fn *done,
                  void *arg);
     void (*close)(struct bus *b);
@@ -46,8 +48,9 @@ struct bus {
     const struct bus_ops *ops;
 };
 
-/* The bus the config asks for: the local socket in standalone mode. NULL with
- * err when the config names none. Free with bus_close(). */
+/* The bus the config asks for: Redis in distributed mode ("redis"), else the
+ * gateway's local socket. NULL with err when the config names neither. Free
+ * with bus_close(). */
 struct bus *bus_open(const struct mn_config *cfg, struct mn_err *err);
 /* struct rest_backend's call over a struct bus (be is the bus). Thread safe. */
 void bus_call(void *be, const struct rest_query *q, rest_answer_fn *done, void *arg);
@@ -56,6 +59,9 @@ void bus_close(struct bus *b);
 
 /* bus_local.c: the client of the gateway's local-socket. */
 struct bus *bus_local_open(const struct mn_config *cfg, struct mn_err *err);
+/* bus_cluster.c: the cluster state in Redis, over synchronous hiredis
+ * connections (cfg must outlive the bus). */
+struct bus *bus_cluster_open(const struct mn_config *cfg, struct mn_err *err);
 
 /* --- the wire format (bus.c) --- */
 

@@ -220,6 +220,20 @@ cluster_cmd_start(struct cluster_cmd *c, const char *op, unsigned db, const char
 }
 
 void
+cluster_cmd_full(struct cluster_cmd *c)
+{
+    if (c->argc < 2 || strcmp(c->argv[0], "EVALSHA") != 0)
+        return;
+    free(c->argv[0]);
+    free(c->argv[1]);
+    c->argv[0] = xstrdup("EVAL");
+    c->lens[0] = 4;
+    c->argv[1] = xmalloc(cluster_lua_len + 1);
+    memcpy(c->argv[1], cluster_lua, cluster_lua_len + 1);
+    c->lens[1] = cluster_lua_len;
+}
+
+void
 cluster_cmd_sub(struct cluster_cmd *c, const char *app_id, const char *chan, size_t clen,
                 long count, int member, const char *user, size_t ulen, const char *info,
                 size_t ilen, uint64_t token, bool cache, bool fresh, unsigned max_members)

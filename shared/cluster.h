@@ -74,6 +74,9 @@ struct cluster_cmd {
  * (which also puts the script back into Redis's cache). */
 void cluster_cmd_start(struct cluster_cmd *c, const char *op, unsigned db,
                        const char *node, bool full);
+/* Turns a call started with full = false into the EVAL of the whole script,
+ * the same operation and arguments: the retry after a NOSCRIPT error. */
+void cluster_cmd_full(struct cluster_cmd *c);
 void cluster_cmd_add(struct cluster_cmd *c, const char *s, size_t len);
 void cluster_cmd_addu(struct cluster_cmd *c, uint64_t v);
 void cluster_cmd_free(struct cluster_cmd *c);

@@ -30,7 +30,8 @@ const struct cfg_key cfg_keys[] = {
     {"local-socket", CFG_STR, CFG_EMPTY_UNSET, NULL, 0, SUN_PATH_MAX, NULL,
      TOP(local_socket),
      "Unix socket of the gateway's local bus, which `micronotifier-api` on the "
-     "same host connects to in standalone mode"},
+     "same host connects to in standalone mode (with `redis` it talks to Redis "
+     "itself and needs none)"},
     {"api", CFG_API, 0, NULL, 0, 0, NULL, NO_FIELD,
      "where `micronotifier-api` listens for FastCGI and SCGI (keys below)"},
     {"workers", CFG_UINT, 0, "0", 0, 64, NULL, TOP(workers),

@@ -1,0 +1,667 @@
+/* bus_cluster.c - micronotifier-api's bus in distributed mode: the REST
+ * core's queries run against the cluster state in Redis (shared/cluster.lua)
+ * with synchronous hiredis calls, from any number of request threads, over a
+ * small pool of connections to the master (plain address, or what the
+ * sentinels name, checked with ROLE). Every connect and every reply has a
+ * deadline (CONNECT_MS, REPLY_MS), so a call against a Redis that is down
+ * or hung answers 503 within a second.
+ *
+ * A trigger sets the cache channels' entries ("cache"), then PUBLISHes each
+ * (event, channel) frame in the envelope of CLUSTER_ANY_NODE, so every
+ * gateway holding the channel delivers it; 200 only once Redis accepted
+ * every PUBLISH. Channel queries and terminate_connections are the
+ * gateway's own (gateway/hub_cluster.c), so both ports answer alike.
+ *
+ * Any I/O error, or an error reply other than NOSCRIPT, drops the
+ * connection and every idle one (the master may have moved: with Sentinel
+ * the next connection asks again); reconnection is lazy, so the first
+ * request after Redis returns is served. Does not own the names, envelope
+ * or Lua calls (cluster.c) nor the REST rules (rest.c). */
+#include "bus.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "chan.h"
+#include "clock.h"
+#include "cluster.h"
+#include "log.h"
+#include "mem.h"
+#include "msg.h"
+#include "redis_master.h"
+#include "mn.h"
+
+#define POOL_MAX 64     /* idle connections kept; more are closed after use */
+#define CONNECT_MS 800  /* connecting to the master */
+#define REPLY_MS 800    /* each reply (and each write) */
+#define RECHECK_MS 1000 /* Sentinel: how long a master's address is trusted */
+#define RETRY_MS 100    /* Sentinel, no master found: asked again after */
+#define ADDR_MAX 256
+
+struct bus_cluster {
+    struct bus base;
+    const struct mn_config *cfg;
+    pthread_mutex_t lock; /* guards what follows */
+    redisContext *idle[POOL_MAX];
+    unsigned idle_gen[POOL_MAX];
+    size_t nidle;
+    unsigned gen; /* bumped on a failure: older connections are dropped */
+    char host[ADDR_MAX];
+    int port;
+    bool have_addr;
+    uint64_t addr_ms; /* when the sentinels last named it */
+    uint64_t fail_ms; /* when they last named none (no address known) */
+    size_t sentinel_next;
+    bool down; /* the last call failed: log the way back once */
+};
+
+/* One call's connection. */
+struct link {
+    struct bus_cluster *b;
+    redisContext *c;
+    unsigned gen;
+    const char *why;  /* the failure, for the log (static text or errstr) */
+    char errstr[128]; /* hiredis's text, kept past the context's free */
+};
+
+static void
+note_state(struct bus_cluster *b, bool up, const char *why)
+{
+    bool changed;
+
+    pthread_mutex_lock(&b->lock);
+    changed = b->down == up;
+    b->down = !up;
+    pthread_mutex_unlock(&b->lock);
+    if (!changed)
+        return;
+    if (up)
+        log_info("bus: Redis reachable again addr=%s", b->cfg->redis.address);
+    else
+        log_warn("bus: Redis unreachable addr=%s: %s", b->cfg->redis.address, why);
+}
+
+/* An idle connection must have nothing to read: EOF or stray bytes mean it
+ * is no longer usable (Redis restarted, or closed it). */
+static bool
+stale(const redisContext *c)
+{
+    struct pollfd p = {c->fd, POLLIN | POLLRDHUP, 0};
+
+    return c->err != 0 || poll(&p, 1, 0) != 0;
+}
+
+static redisContext *
+take_idle(struct bus_cluster *b, unsigned *gen)
+{
+    for (;;) {
+        redisContext *c = NULL;
+        bool old = false;
+
+        pthread_mutex_lock(&b->lock);
+        if (b->nidle) {
+            b->nidle--;
+            c = b->idle[b->nidle];
+            old = b->idle_gen[b->nidle] != b->gen;
+            *gen = b->gen;
+        }
+        pthread_mutex_unlock(&b->lock);
+        if (c == NULL || (!old && !stale(c)))
+            return c;
+        redisFree(c);
+    }
+}
+
+/* The master's address: the configured one, or (Sentinel) the one the
+ * sentinels name, checked with ROLE and trusted for RECHECK_MS (a failover
+ * moves it: the connections to the former master are dropped then). When
+ * the sentinels cannot be asked, a known address is kept until it fails. */
+static int
+master_addr(struct bus_cluster *b, char *host, int *port, unsigned *gen)
+{
+    const struct mn_redis *cfg = &b->cfg->redis;
+    uint64_t now = mn_now_ms();
+    size_t next;
+    bool moved, found;
+
+    pthread_mutex_lock(&b->lock);
+    *gen = b->gen;
+    if (!cfg->sentinel) {
+        pthread_mutex_unlock(&b->lock);
+        return redis_nth_addr(cfg->address, 0, host, ADDR_MAX, port);
+    }
+    if (b->have_addr && now - b->addr_ms < RECHECK_MS) {
+        memcpy(host, b->host, ADDR_MAX);
+        *port = b->port;
+        pthread_mutex_unlock(&b->lock);
+        return 0;
+    }
+    /* During a failover every request would ask (and log): once per RETRY_MS. */
+    if (!b->have_addr && b->fail_ms && now - b->fail_ms < RETRY_MS) {
+        pthread_mutex_unlock(&b->lock);
+        return -1;
+    }
+    next = b->sentinel_next;
+    pthread_mutex_unlock(&b->lock);
+    /* Blocking, outside the lock: other threads keep their connections. */
+    found = redis_discover(cfg, &next, host, ADDR_MAX, port) == 0 &&
+            redis_is_master(cfg, host, *port);
+    pthread_mutex_lock(&b->lock);
+    if (!found && b->have_addr) {
+        memcpy(host, b->host, ADDR_MAX);
+        *port = b->port;
+        b->addr_ms = now;
+    } else if (found) {
+        moved = b->have_addr && (strcmp(b->host, host) != 0 || b->port != *port);
+        if (moved) {
+            b->gen++; /* the connections to the former master are dropped */
+            log_info("bus: Redis master moved addr=%s:%d", host, *port);
+        }
+        memcpy(b->host, host, ADDR_MAX);
+        b->port = *port;
+        b->have_addr = true;
+        b->addr_ms = now;
+        b->sentinel_next = next;
+    }
+    *gen = b->gen;
+    found = found || b->have_addr;
+    b->fail_ms = found ? 0 : now;
+    pthread_mutex_unlock(&b->lock);
+    return found ? 0 : -1;
+}
+
+/* AUTH or SELECT: only the connection's failure is expected. */
+static bool
+setup_cmd(redisContext *c, const char *cmd, const char *arg)
+{
+    const char *argv[2] = {cmd, arg};
+    size_t lens[2] = {strlen(cmd), strlen(arg)};
+    redisReply *r = redisCommandArgv(c, 2, argv, lens);
+    bool ok = r != NULL && r->type != REDIS_REPLY_ERROR;
+
+    freeReplyObject(r);
+    return ok;
+}
+
+static redisContext *
+connect_master(const struct mn_redis *cfg, const char *host, int port, const char **why)
+{
+    struct timeval connect_tv = {0, CONNECT_MS * 1000}, reply_tv = {0, REPLY_MS * 1000};
+    redisContext *c = redisConnectWithTimeout(host, port, connect_tv);
+    char db[16];
+
+    if (c == NULL || c->err) {
+        *why = c ? "cannot connect" : "out of memory";
+        redisFree(c);
+        return NULL;
+    }
+    snprintf(db, sizeof(db), "%u", cfg->database);
+    /* The cluster state's keys live in the configured database. */
+    if (redisSetTimeout(c, reply_tv) != REDIS_OK ||
+        (cfg->password && !setup_cmd(c, "AUTH", cfg->password)) ||
+        (cfg->database && !setup_cmd(c, "SELECT", db))) {
+        *why = "AUTH or SELECT failed";
+        redisFree(c);
+        return NULL;
+    }
+    return c;
+}
+
+static int
+link_open(struct bus_cluster *b, struct link *l)
+{
+    char host[ADDR_MAX];
+    int port;
+
+    l->b = b;
+    l->c = NULL;
+    l->why = NULL;
+    if (master_addr(b, host, &port, &l->gen) < 0) {
+        l->why = b->cfg->redis.sentinel
+                     ? "no sentinel named a master that answers ROLE as one"
+                     : "bad address";
+        return -1;
+    }
+    l->c = take_idle(b, &l->gen);
+    if (l->c == NULL)
+        l->c = connect_master(&b->cfg->redis, host, port, &l->why);
+    return l->c ? 0 : -1;
+}
+
+/* Puts the connection back, or (failed) drops it and every idle one, and
+ * makes the next call find the master again. */
+static void
+link_close(struct link *l, bool ok)
+{
+    struct bus_cluster *b = l->b;
+    redisContext *drop[POOL_MAX];
+    size_t n = 0;
+
+    pthread_mutex_lock(&b->lock);
+    if (ok && l->c && l->c->err == 0 && l->gen == b->gen && b->nidle < POOL_MAX) {
+        b->idle_gen[b->nidle] = l->gen;
+        b->idle[b->nidle++] = l->c;
+        l->c = NULL;
+    } else if (!ok && l->gen == b->gen) {
+        b->gen++;
+        b->have_addr = false;
+        while (b->nidle)
+            drop[n++] = b->idle[--b->nidle];
+    }
+    pthread_mutex_unlock(&b->lock);
+    redisFree(l->c);
+    l->c = NULL;
+    for (size_t i = 0; i < n; i++)
+        redisFree(drop[i]);
+}
+
+static bool
+is_noscript(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0;
+}
+
+/* The replies of cmds[0..n), sent in one pipeline; a scripted one that
+ * Redis did not know (NOSCRIPT) is sent again as the whole script. Returns
+ * 0 with every reply (each an integer, string, nil or array: error replies
+ * fail the call), or -1 with l->why set; replies owned by the caller. */
+static int
+pipeline(struct link *l, struct cluster_cmd *cmds, size_t n, redisReply **out)
+{
+    size_t i;
+
+    memset(out, 0, n * sizeof(*out));
+    for (i = 0; i < n; i++)
+        if (redisAppendCommandArgv(l->c, (int)cmds[i].argc, (const char **)cmds[i].argv,
+                                   cmds[i].lens) != REDIS_OK)
+            goto io;
+    for (i = 0; i < n; i++)
+        if (redisGetReply(l->c, (void **)&out[i]) != REDIS_OK)
+            goto io;
+    for (i = 0; i < n; i++) {
+        if (!is_noscript(out[i]))
+            continue;
+        freeReplyObject(out[i]);
+        cluster_cmd_full(&cmds[i]);
+        out[i] = redisCommandArgv(l->c, (int)cmds[i].argc, (const char **)cmds[i].argv,
+                                  cmds[i].lens);
+        if (out[i] == NULL)
+            goto io;
+    }
+    for (i = 0; i < n; i++) {
+        if (out[i]->type == REDIS_REPLY_ERROR) {
+            log_warn("bus: Redis refused a command: %s", out[i]->str);
+            l->why = "Redis refused a command";
+            goto fail;
+        }
+    }
+    return 0;
+io:
+    if (l->c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        l->why = "no answer in time"; /* the socket's deadline (REPLY_MS) */
+    } else if (l->c->err == REDIS_ERR_EOF || l->c->errstr[0] == '\0') {
+        l->why = "connection closed";
+    } else {
+        snprintf(l->errstr, sizeof(l->errstr), "%s", l->c->errstr);
+        l->why = l->errstr;
+    }
+fail:
+    for (i = 0; i < n; i++) {
+        freeReplyObject(out[i]);
+        out[i] = NULL;
+    }
+    return -1;
+}
+
+static void
+cmds_free(struct cluster_cmd *cmds, redisReply **replies, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        cluster_cmd_free(&cmds[i]);
+        if (replies)
+            freeReplyObject(replies[i]);
+    }
+    free(cmds);
+    free(replies);
+}
+
+static void
+answer_error(rest_answer_fn *done, void *arg, int status, const char *message)
+{
+    struct rest_answer ans = {0};
+
+    ans.status = status;
+    ans.message = message;
+    done(arg, &ans);
+}
+
+/* --- triggers --- */
+
+static void
+publish_cmd(struct cluster_cmd *c, const struct mn_config *cfg, const struct mn_app *app,
+            const struct rest_event *ev, const char *chan)
+{
+    struct buf name = BUF_INIT, frame = BUF_INIT, env = BUF_INIT;
+    size_t clen = strlen(chan);
+
+    /* The frame exactly as the gateway's own trigger builds it. */
+    msg_event(&frame, ev->name, ev->name_len, chan, clen, ev->data, ev->data_len, NULL,
+              0);
+    cluster_chan_name(&name, cfg->redis.database, app->id, chan, clen);
+    cluster_envelope(&env, CLUSTER_ANY_NODE, ev->socket_id, buf_data(&frame), frame.len);
+    cluster_cmd_add(c, "PUBLISH", 7);
+    cluster_cmd_add(c, buf_data(&name), name.len);
+    cluster_cmd_add(c, buf_data(&env), env.len);
+    buf_free(&name);
+    buf_free(&frame);
+    buf_free(&env);
+}
+
+/* The cache channels' entries, before their events: a subscriber whose
+ * snapshot follows an event finds it cached. */
+static int
+put_caches(struct link *l, const struct rest_query *q)
+{
+    const struct mn_config *cfg = l->b->cfg;
+    struct cluster_cmd *cmds;
+    redisReply **replies;
+    size_t n = 0, cap = 0;
+    int rc;
+
+    for (size_t e = 0; e < q->nevents; e++)
+        for (size_t c = 0; c < q->events[e].nchannels; c++)
+            cap +=
+                chan_is_cache(q->events[e].channels[c], strlen(q->events[e].channels[c]));
+    if (cap == 0)
+        return 0;
+    cmds = xcalloc(cap, sizeof(*cmds));
+    replies = xcalloc(cap, sizeof(*replies));
+    for (size_t e = 0; e < q->nevents; e++) {
+        const struct rest_event *ev = &q->events[e];
+
+        for (size_t c = 0; c < ev->nchannels; c++) {
+            const char *ch = ev->channels[c];
+
+            if (!chan_is_cache(ch, strlen(ch)))
+                continue;
+            cluster_cmd_start(&cmds[n], "cache", cfg->redis.database, NULL, false);
+            cluster_cmd_cache(&cmds[n++], q->app->id, ch, strlen(ch), ev->name,
+                              ev->name_len, ev->data, ev->data_len,
+                              (uint64_t)q->app->cache_ttl * 1000);
+        }
+    }
+    rc = pipeline(l, cmds, n, replies);
+    cmds_free(cmds, replies, n);
+    return rc;
+}
+
+/* One stat per (event, channel) pair from a "counts" answer (subscription
+ * and user count of each pair), as the gateway's trigger fills them; an
+ * answer of another shape leaves the counts at zero (logged). */
+static struct rest_chan_stat *
+stats_of(const struct rest_query *q, const redisReply *r, size_t pairs)
+{
+    struct rest_chan_stat *st = xcalloc(pairs, sizeof(*st));
+    bool shaped = r->type == REDIS_REPLY_ARRAY && r->elements == 2 * pairs;
+    size_t k = 0;
+
+    if (!shaped)
+        log_warn("bus: Redis answered counts of another shape elements=%zu pairs=%zu",
+                 r->type == REDIS_REPLY_ARRAY ? r->elements : 0, pairs);
+    for (size_t e = 0; e < q->nevents; e++) {
+        for (size_t c = 0; c < q->events[e].nchannels; c++, k++) {
+            st[k].name = xstrdup(q->events[e].channels[c]);
+            if (!shaped)
+                continue;
+            for (size_t i = 0; i < 2; i++) {
+                const redisReply *v = r->element[2 * k + i];
+                unsigned n = v->type == REDIS_REPLY_INTEGER && v->integer > 0
+                                 ? (unsigned)v->integer
+                                 : 0;
+
+                if (i == 0)
+                    st[k].subscription_count = n;
+                else
+                    st[k].user_count = n;
+            }
+            st[k].occupied = st[k].subscription_count > 0;
+        }
+    }
+    return st;
+}
+
+static void
+do_publish(struct bus_cluster *b, const struct rest_query *q, rest_answer_fn *done,
+           void *arg)
+{
+    struct rest_answer ans = {0};
+    struct rest_chan_stat *st = NULL;
+    struct cluster_cmd *cmds;
+    redisReply **replies;
+    struct link l;
+    size_t pairs = 0, n = 0;
+    bool info = false, ok;
+
+    for (size_t e = 0; e < q->nevents; e++) {
+        pairs += q->events[e].nchannels;
+        info |= q->events[e].info != 0;
+    }
+    cmds = xcalloc(pairs + 1, sizeof(*cmds));
+    replies = xcalloc(pairs + 1, sizeof(*replies));
+    for (size_t e = 0; e < q->nevents; e++)
+        for (size_t c = 0; c < q->events[e].nchannels; c++)
+            publish_cmd(&cmds[n++], b->cfg, q->app, &q->events[e],
+                        q->events[e].channels[c]);
+    /* The fleet's counts after the events, in the same pipeline, as the
+     * gateway's trigger asks them ("counts": every pair, in order). */
+    if (info) {
+        cluster_cmd_start(&cmds[n], "counts", b->cfg->redis.database, NULL, false);
+        cluster_cmd_add(&cmds[n], q->app->id, strlen(q->app->id));
+        for (size_t e = 0; e < q->nevents; e++)
+            for (size_t c = 0; c < q->events[e].nchannels; c++)
+                cluster_cmd_add(&cmds[n], q->events[e].channels[c],
+                                strlen(q->events[e].channels[c]));
+        n++;
+    }
+    ok = link_open(b, &l) == 0 && put_caches(&l, q) == 0 &&
+         pipeline(&l, cmds, n, replies) == 0;
+    for (size_t i = 0; ok && i < pairs; i++)
+        ok = replies[i]->type == REDIS_REPLY_INTEGER;
+    link_close(&l, ok);
+    note_state(b, ok, l.why ? l.why : "unexpected reply");
+    if (ok && info) {
+        st = stats_of(q, replies[pairs], pairs);
+        ans.chans = st;
+        ans.nchans = pairs;
+    }
+    if (ok)
+        done(arg, &ans);
+    else
+        answer_error(done, arg, 503, "Redis is unreachable: the event was not published");
+    if (st)
+        cluster_stats_free(st, pairs);
+    cmds_free(cmds, replies, n);
+}
+
+/* --- queries and terminate_connections --- */
+
+static void
+answer_query(const struct rest_query *q, const redisReply *reply, rest_answer_fn *done,
+             void *arg)
+{
+    struct rest_answer ans = {0};
+    struct rest_chan_stat *st = NULL, one;
+    enum rest_op op = q->op; /* q dies with done() */
+    char **users = NULL;
+    size_t n = 0;
+    int rc;
+
+    /* As gateway/hub_cluster.c's on_query, so both ports answer alike. */
+    switch (op) {
+    case REST_CHANNELS:
+        rc = cluster_parse_channels(reply, &st, &n);
+        ans.chans = st;
+        ans.nchans = n;
+        break;
+    case REST_CHANNEL:
+        rc = cluster_parse_channel(reply, q->channel, &one);
+        if (rc == 0 && !(q->info & REST_INFO_CACHE)) {
+            free((char *)one.cache_data);
+            free((char *)one.cache_event);
+            one.cache_data = one.cache_event = NULL;
+        }
+        ans.chans = &one;
+        ans.nchans = 1;
+        break;
+    default:
+        rc = cluster_parse_users(reply, &users, &n);
+        ans.users = (const char *const *)users;
+        ans.nusers = n;
+        break;
+    }
+    if (rc < 0)
+        answer_error(done, arg, 503,
+                     "Redis is unreachable: the channel state is unknown");
+    else
+        done(arg, &ans);
+    if (rc == 0 && op == REST_CHANNEL)
+        cluster_stat_clear(&one);
+    cluster_stats_free(st, op == REST_CHANNELS ? n : 0);
+    cluster_users_free(users, op == REST_USERS ? n : 0);
+}
+
+static void
+do_query(struct bus_cluster *b, const struct rest_query *q, rest_answer_fn *done,
+         void *arg)
+{
+    struct cluster_cmd c = {0};
+    redisReply *reply = NULL;
+    unsigned db = b->cfg->redis.database;
+    struct link l;
+    bool ok;
+
+    if (q->op == REST_CHANNELS) {
+        char *pre = q->prefix ? xstrndup(q->prefix, q->prefix_len) : NULL;
+
+        cluster_cmd_start(&c, "channels", db, NULL, false);
+        cluster_cmd_channels(&c, q->app->id, pre);
+        free(pre);
+    } else {
+        char *chan = xstrndup(q->channel, q->channel_len);
+
+        cluster_cmd_start(&c, q->op == REST_CHANNEL ? "channel" : "users", db, NULL,
+                          false);
+        if (q->op == REST_CHANNEL)
+            cluster_cmd_channel(&c, q->app->id, chan);
+        else
+            cluster_cmd_users(&c, q->app->id, chan);
+        free(chan);
+    }
+    ok = link_open(b, &l) == 0 && pipeline(&l, &c, 1, &reply) == 0;
+    link_close(&l, ok);
+    note_state(b, ok, l.why ? l.why : "unexpected reply");
+    cluster_cmd_free(&c);
+    if (ok)
+        answer_query(q, reply, done, arg);
+    else
+        answer_error(done, arg, 503,
+                     "Redis is unreachable: the channel state is unknown");
+    freeReplyObject(reply);
+}
+
+/* Every gateway closes the user's connections (CLUSTER_CTL_TERMINATE). */
+static void
+do_terminate(struct bus_cluster *b, const struct rest_query *q, rest_answer_fn *done,
+             void *arg)
+{
+    struct cluster_cmd c = {0};
+    struct buf name = BUF_INIT, msg = BUF_INIT;
+    redisReply *reply = NULL;
+    struct rest_answer ans = {0};
+    struct link l;
+    bool ok;
+
+    cluster_ctl_name(&name, b->cfg->redis.database);
+    buf_putc(&msg, CLUSTER_CTL_TERMINATE);
+    buf_putc(&msg, '\n');
+    buf_puts(&msg, q->app->id);
+    buf_putc(&msg, '\n');
+    buf_append(&msg, q->user_id, q->user_id_len);
+    cluster_cmd_add(&c, "PUBLISH", 7);
+    cluster_cmd_add(&c, buf_data(&name), name.len);
+    cluster_cmd_add(&c, buf_data(&msg), msg.len);
+    buf_free(&name);
+    buf_free(&msg);
+    ok = link_open(b, &l) == 0 && pipeline(&l, &c, 1, &reply) == 0 &&
+         reply->type == REDIS_REPLY_INTEGER;
+    link_close(&l, ok);
+    note_state(b, ok, l.why ? l.why : "unexpected reply");
+    cluster_cmd_free(&c);
+    freeReplyObject(reply);
+    if (ok)
+        done(arg, &ans);
+    else
+        answer_error(done, arg, 503,
+                     "Redis is unreachable: terminate_connections was not sent");
+}
+
+static void
+cluster_call(struct bus *base, const struct rest_query *q, rest_answer_fn *done,
+             void *arg)
+{
+    struct bus_cluster *b = (struct bus_cluster *)base;
+
+    switch (q->op) {
+    case REST_PUBLISH:
+        do_publish(b, q, done, arg);
+        return;
+    case REST_CHANNELS:
+    case REST_CHANNEL:
+    case REST_USERS:
+        do_query(b, q, done, arg);
+        return;
+    case REST_TERMINATE:
+        do_terminate(b, q, done, arg);
+        return;
+    }
+    answer_error(done, arg, 500, "Unknown operation");
+}
+
+static void
+cluster_close(struct bus *base)
+{
+    struct bus_cluster *b = (struct bus_cluster *)base;
+
+    for (size_t i = 0; i < b->nidle; i++)
+        redisFree(b->idle[i]);
+    pthread_mutex_destroy(&b->lock);
+    free(b);
+}
+
+static const struct bus_ops cluster_ops = {cluster_call, cluster_close};
+
+struct bus *
+bus_cluster_open(const struct mn_config *cfg, struct mn_err *err)
+{
+    struct bus_cluster *b;
+    char host[ADDR_MAX];
+    int port;
+
+    if (!cfg->has_redis ||
+        redis_nth_addr(cfg->redis.address, 0, host, sizeof(host), &port) < 0) {
+        mn_err_set(err, 0, "%s: redis.address: no usable host:port", cfg->path);
+        return NULL;
+    }
+    b = xcalloc(1, sizeof(*b));
+    b->base.ops = &cluster_ops;
+    b->cfg = cfg;
+    pthread_mutex_init(&b->lock, NULL);
+    return &b->base;
+}
