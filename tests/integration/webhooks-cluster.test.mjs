@@ -7,14 +7,15 @@
 // member_removed for a user connected to both, the vacated/occupied pair
 // suppressed when the channel is occupied again on the other gateway within
 // 3 s, cache_miss once for subscribers joining on both gateways at once,
-// client_event once, and the channel_vacated and member_removed owed for a
+// client_event once, subscription_count once per change with the fleet's
+// count, and the channel_vacated and member_removed owed for a
 // gateway killed with kill -9. The last test prints the counts received
 // against the counts expected.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-    startGateway, connectClient, uniq, delay, performance, defaultApps,
+    startGateway, connectClient, uniq, delay, performance, defaultApps, waitUntil,
 } from '../lib/harness.mjs';
 import { startRedis } from '../lib/redis.mjs';
 import { Receiver, tally } from '../lib/webhook-receiver.mjs';
@@ -28,7 +29,7 @@ const redis = await startRedis();
 const rx = await new Receiver().start();
 const app = {
     name: 'hooked', id: 'hooked', key: 'hooked-key', secret: 'hooked-secret',
-    'client-events': true,
+    'client-events': true, 'subscription-count': true,
 };
 const hook = rx.route('/hooks', app);
 app.webhooks = [{ url: rx.url('/hooks') }];
@@ -145,6 +146,29 @@ test('kill -9: the survivors send the channel_vacated and member_removed it owed
     await delay(QUIET_MS);
     account('member_removed', 1, n('member_removed', ch));
     account('channel_vacated', 1, n('channel_vacated', ch));
+});
+
+test('subscription_count: the fleet\'s count, once per change, from the gateway that made it', async (t) => {
+    const ch = uniq('cl-count-');
+    const a = await client(t, gw1);
+    const b = await client(t, gw2);
+    const { channel: ca } = await a.subscribe(ch, 5000);
+    const { channel: cb } = await b.subscribe(ch, 5000);
+    // Both gateways' subscribers see the fleet's count 2.
+    for (const c of [ca, cb]) {
+        await c.inbox.waitFor((m) => m.event === 'pusher:subscription_count' &&
+            m.data.subscription_count === 2, { timeout: 3000 });
+    }
+    const from = ca.inbox.items.length;
+    b.pusher.unsubscribe(ch);
+    await ca.inbox.waitFor((m) => m.event === 'pusher:subscription_count' &&
+        m.data.subscription_count === 1, { from, timeout: 3000 });
+    await waitUntil(() => n('subscription_count', ch) >= 3,
+        { timeout: 3000, what: '3 subscription_count webhooks' });
+    await delay(QUIET_MS);
+    const counts = hook.of('subscription_count', ch).map((e) => e.subscription_count).sort();
+    assert.deepEqual(counts, [1, 1, 2], 'one webhook per change: 1, 2, then 1');
+    account('subscription_count', 3, counts.length);
 });
 
 test('every request was signed; counts of each event type, expected against received', () => {
