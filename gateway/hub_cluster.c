@@ -19,7 +19,14 @@
  * lost it, restore silently; dead: declared dead, restore with events) and
  * which nodes are overdue, which are reaped (their members removed, with the
  * events and webhooks they are owed). A clean stop marks the node as gone so
- * the others reap it at once. Lock order: hub, then the link's inbox. */
+ * the others reap it at once.
+ *
+ * Signed-in users are counted the same way (a user's first and last local
+ * connection); their online/offline news comes from Redis on P#ctl, and a
+ * watchlist's initial state from a snapshot like a join's. After the link
+ * comes back, triggers answer 503 until every live node is subscribed again
+ * (settle_locked), so none misses an accepted event. Lock order: hub, then
+ * the link's inbox. */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
