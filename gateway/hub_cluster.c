@@ -306,9 +306,18 @@ hub_cluster_sub_locked(struct hub *h, size_t app, const char *chan, size_t clen,
                        const char *info, size_t ilen)
 {
     struct cluster_cmd c = {0};
+    struct hchan *ch;
 
     if (!hub_cluster_on(h, chan, clen) || h->cl.leaving)
         return;
+    /* A count change while this node's SUBSCRIBE is not live waits for it
+     * (hub_cluster_confirmed_locked): the subscription_count it makes
+     * Redis publish must reach this node's subscribers too. */
+    ch = map_get(&h->apps[app].chans, chan, clen);
+    if (member < 0 && ch && ch->confirming) {
+        ch->count_deferred = true;
+        return;
+    }
     start(h, &c, "sub", false);
     cluster_cmd_sub(&c, h->cfg->apps[app].id, chan, clen, (long)count, member, user, ulen,
                     info, ilen, 0, false, !h->cl.registered,
@@ -365,6 +374,12 @@ hub_cluster_confirmed_locked(struct hub *h, size_t app, const char *chan, size_t
 {
     size_t bucket = 0;
     struct map_node *it = NULL;
+    struct hchan *ch = map_get(&h->apps[app].chans, chan, clen);
+
+    if (ch && ch->count_deferred) {
+        ch->count_deferred = false;
+        hub_cluster_sub_locked(h, app, chan, clen, ch->subs, -1, NULL, 0, NULL, 0);
+    }
 
     while (map_next(&h->cl.joins, &bucket, &it)) {
         struct cjoin *j = it->val;

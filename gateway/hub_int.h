@@ -31,6 +31,7 @@ struct hchan {
     bool count_pending;     /* a throttled count waits for hub_tick */
     bool confirming;        /* distributed mode: Redis has not confirmed the SUBSCRIBE */
     unsigned fleet_subs;    /* distributed mode: the fleet's count, as last heard */
+    bool count_deferred;    /* distributed mode: a count change waits for the SUBSCRIBE */
 };
 
 /* The last server-triggered event of a cache channel (hub_cache.c). */
@@ -160,7 +161,8 @@ void hub_cluster_sub_locked(struct hub *h, size_t app, const char *chan, size_t 
 void hub_cluster_join_locked(struct hub *h, size_t app, const char *chan, size_t clen,
                              size_t w, const char *socket_id, const char *user,
                              size_t ulen, const struct hchan *c);
-/* Lock held: the channel's SUBSCRIBE is live: its joiners ask for snapshots. */
+/* Lock held: the channel's SUBSCRIBE is live: a deferred count change goes
+ * to Redis, its joiners ask for snapshots. */
 void hub_cluster_confirmed_locked(struct hub *h, size_t app, const char *chan,
                                   size_t clen);
 /* A message on the node's own name or the fleet's control name (the link's

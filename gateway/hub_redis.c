@@ -78,9 +78,10 @@ on_sub(void *arg, const char *name, size_t nlen, bool confirmed)
     c = map_get(&h->apps[app].chans, chan, clen);
     if (c && c->confirming) {
         c->confirming = false;
+        if (hub_cluster_on(h, chan, clen))
+            hub_cluster_confirmed_locked(h, app, chan, clen); /* counts, snapshots */
         if (hub_cluster_on(h, chan, clen) &&
             (chan_kind_of(chan, clen) == CHAN_PRESENCE || chan_is_cache(chan, clen))) {
-            hub_cluster_confirmed_locked(h, app, chan, clen);
             pthread_mutex_unlock(&h->lock);
             return;
         }
