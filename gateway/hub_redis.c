@@ -92,6 +92,9 @@ on_sub(void *arg, const char *name, size_t nlen, bool confirmed)
                 continue;
             d = delivery_new(app, chan, clen, NULL, NULL);
             d->kind = DELIVERY_READY;
+            /* What Redis delivers from here on reaches the waiting
+             * subscribers, also what arrives before their worker runs. */
+            d->seq = h->seq;
             worker_post(h->workers[w], d);
         }
     }

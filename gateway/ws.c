@@ -166,9 +166,10 @@ send_joined(struct conn *c, const char *chan, size_t clen, bool presence,
 }
 
 /* A DELIVERY_READY: Redis subscribed to the channel (or the deadline
- * passed), so its subscribers that wait get subscription_succeeded, with
- * the presence object and cached event of now, and what is published from
- * now on. */
+ * passed), so its subscribers that wait get subscription_succeeded and
+ * what was published after the hub posted d. With an exclude it is one
+ * subscriber's snapshot (the cluster's presence and cache channels); the
+ * others are channels without a snapshot to take. */
 static void
 joined_ready(struct worker *w, struct delivery *d)
 {
@@ -195,7 +196,10 @@ joined_ready(struct worker *w, struct delivery *d)
         if (wc->since[i] != SINCE_WAITING)
             continue;
         hub_joined_now(w->hub, d->app, d->channel, d->clen, presence, &j);
-        wc->since[i] = j.seq;
+        /* The hub's seq when it posted d, not now: a publish that reached
+         * this worker's inbox behind d (on Redis's pub/sub link) is newer
+         * than the confirmation and must not be skipped. */
+        wc->since[i] = d->seq;
         send_joined(wc->v[i], d->channel, d->clen, presence, &j);
     }
 }

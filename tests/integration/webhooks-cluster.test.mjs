@@ -148,23 +148,53 @@ test('kill -9: the survivors send the channel_vacated and member_removed it owed
     account('channel_vacated', 1, n('channel_vacated', ch));
 });
 
-test('subscription_count webhooks: the fleet\'s count, once per change, from the gateway that made it', async (t) => {
+test('subscription_count: the fleet\'s count to the subscribers of both gateways, one webhook per change', async (t) => {
     const ch = uniq('cl-count-');
     const a = await client(t, gw1);
     const b = await client(t, gw2);
-    await a.subscribe(ch, 5000);
+    const { channel: ca } = await a.subscribe(ch, 5000);
     await waitUntil(() => n('subscription_count', ch) >= 1,
         { timeout: 3000, what: 'the first subscription_count webhook' });
-    await b.subscribe(ch, 5000);
-    await waitUntil(() => n('subscription_count', ch) >= 2,
-        { timeout: 3000, what: 'the second subscription_count webhook' });
+    const { channel: cb } = await b.subscribe(ch, 5000);
+    // Both gateways' subscribers see the fleet's count 2 (gw2's subscriber
+    // too: the count reaches gw2 through Redis right after its SUBSCRIBE).
+    for (const c of [ca, cb]) {
+        await c.inbox.waitFor((m) => m.event === 'pusher:subscription_count' &&
+            m.data.subscription_count === 2, { timeout: 3000 });
+    }
+    const from = ca.inbox.items.length;
     b.pusher.unsubscribe(ch);
+    await ca.inbox.waitFor((m) => m.event === 'pusher:subscription_count' &&
+        m.data.subscription_count === 1, { from, timeout: 3000 });
     await waitUntil(() => n('subscription_count', ch) >= 3,
         { timeout: 3000, what: '3 subscription_count webhooks' });
     await delay(QUIET_MS);
     const counts = hook.of('subscription_count', ch).map((e) => e.subscription_count);
     assert.deepEqual(counts, [1, 2, 1], 'one webhook per change, with the fleet\'s count');
     account('subscription_count', 3, counts.length);
+});
+
+test('subscription_count: each new subscriber on the second gateway gets the count it made (20 channels)', async (t) => {
+    // The count is published through Redis as soon as gw2's SUBSCRIBE is
+    // live; it must reach the subscriber whose join made it even when it
+    // arrives before that subscriber's worker has answered the join.
+    const a = await client(t, gw1);
+    const b = await client(t, gw2);
+    const missed = [];
+    for (let i = 0; i < 20; i++) {
+        const ch = uniq('cl-count-each-');
+        await a.subscribe(ch, 5000);
+        const { channel } = await b.subscribe(ch, 5000);
+        try {
+            await channel.inbox.waitFor((m) => m.event === 'pusher:subscription_count' &&
+                m.data.subscription_count === 2, { timeout: 2000 });
+        } catch {
+            missed.push(ch);
+        }
+        a.pusher.unsubscribe(ch);
+        b.pusher.unsubscribe(ch);
+    }
+    assert.deepEqual(missed, [], 'every subscriber on gw2 got subscription_count 2');
 });
 
 test('every request was signed; counts of each event type, expected against received', () => {
