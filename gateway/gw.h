@@ -27,6 +27,11 @@ struct conn_user;
 /* Local subscribers of one channel: a vector, so fan-out is a linear walk.
  * since[i] is the hub's publish number when v[i] subscribed: a delivery with
  * seq <= since[i] was published before and is not for it. */
+/* The worker's tick (liveness checks, the hub's timers), and the slots of
+ * sweep.c's timer wheel: 1,024 ticks, 256 s, beyond any idle-ping. */
+#define SWEEP_TICK_MS 250
+#define SWEEP_SLOTS 1024
+
 struct wchan {
     struct conn **v;
     uint64_t *since;
@@ -60,6 +65,9 @@ struct worker {
     struct map *users;  /* per app: signed-in user id -> struct wuser (users.c) */
     struct conn *conns; /* every Pusher connection of this worker */
     size_t nconns;
+    /* sweep.c: connections by the tick of their next liveness check */
+    struct conn *sweep_wheel[SWEEP_SLOTS];
+    uint64_t sweep_tick;    /* the last tick swept (ms / SWEEP_TICK_MS) */
     struct bus_server *bus; /* worker 0: the local bus (bus_server.c), or NULL */
     /* Between ws_batch_begin and ws_batch_end (one inbox drain), plain TCP
      * connections only queue; the end writes each of them once (ws.c). */
@@ -106,6 +114,7 @@ struct conn {
                       * cache miss on lws's wsi per delivery */
     struct conn *dirty_next; /* on w->dirty while in_dirty */
     bool in_dirty;
+    struct conn *sweep_next, **sweep_pprev; /* sweep.c's wheel (pprev NULL: not in it) */
 };
 
 /* What lws keeps per wsi for our protocol. */
@@ -123,8 +132,11 @@ void ws_deliver(struct worker *w, struct delivery *d);
  * sendmsg(). */
 void ws_batch_begin(struct worker *w);
 void ws_batch_end(struct worker *w);
-/* Pings silent connections and closes those that did not answer. */
+/* sweep.c: pings silent connections and closes those that did not answer
+ * or were not authorized in time, touching only those due (a timer wheel). */
 void ws_sweep(struct worker *w, uint64_t now);
+void sweep_add(struct worker *w, struct conn *c);
+void sweep_remove(struct conn *c);
 /* Closes every connection with code (4200 on shutdown). */
 void ws_close_all(struct worker *w, int code, const char *why);
 /* For users.c: queue f (taken) or a message built in b (then emptied) to c,

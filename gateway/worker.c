@@ -360,7 +360,7 @@ worker_new(struct hub *hub, size_t index)
     uv_poll_init(&w->loop, &w->accept_poll, w->listen_fd);
     w->accept_poll.data = w;
     uv_poll_start(&w->accept_poll, UV_READABLE, on_accept);
-    uv_timer_start(&w->tick, on_tick, 250, 250);
+    uv_timer_start(&w->tick, on_tick, SWEEP_TICK_MS, SWEEP_TICK_MS);
     uv_prepare_start(&w->drain, on_prepare);
     return w;
 }

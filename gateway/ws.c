@@ -515,6 +515,7 @@ established(struct lws *wsi, struct session *s)
     s->conn = c;
 
     code = check_handshake(c, &why);
+    sweep_add(w, c); /* after the handshake named the app and its timeouts */
     if (code == 0 && hub_conn_open(w->hub, c->app_index, &code) == 0)
         c->counted = true;
     else if (code == 4004)
@@ -556,6 +557,7 @@ closed(struct conn *c)
     if (c->next)
         c->next->prev = c->prev;
     w->nconns--;
+    sweep_remove(c);
     for (struct conn **pp = &w->dirty; c->in_dirty && *pp; pp = &(*pp)->dirty_next) {
         if (*pp == c) {
             *pp = c->dirty_next;
@@ -630,30 +632,6 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, struct session *s
     default:
         return 0;
     }
-}
-
-void
-ws_sweep(struct worker *w, uint64_t now)
-{
-    const struct mn_config *cfg = w->cfg;
-    struct buf b = BUF_INIT;
-
-    for (struct conn *c = w->conns; c; c = c->next) {
-        if (c->close_code)
-            continue;
-        if (c->ping_sent_ms == 0 && now - c->last_rx_ms >= cfg->idle_ping * 1000ull) {
-            msg_ping(&b);
-            ws_send_buf(c, &b);
-            c->ping_sent_ms = now;
-        } else if (c->ping_sent_ms &&
-                   now - c->ping_sent_ms >= cfg->pong_timeout * 1000ull) {
-            ws_close(c, 4201, "Pong reply not received");
-        }
-        if (c->app->authorized_connections && !c->authorized &&
-            now - c->opened_ms >= c->app->authorization_timeout * 1000ull)
-            ws_close(c, 4009, "Connection not authorized within timeout");
-    }
-    buf_free(&b);
 }
 
 void

@@ -52,6 +52,7 @@ struct sub {
     int ep;
     struct sconn *c;
     unsigned n, next, pending;
+    FILE *trace; /* MNBENCH_TRACE: one line per measured message */
     unsigned char rbuf[RBUF];
 };
 
@@ -202,6 +203,9 @@ on_bench_message(struct sub *s, struct sconn *c, const unsigned char *mark,
     c->last_step = (int)step;
     c->last_seq = seq;
     hist_add(st, now > t ? (now - t) / 1000 : 0);
+    if (s->trace)
+        fprintf(s->trace, "%llu %llu %llu %llu\n", (unsigned long long)step,
+                (unsigned long long)seq, (unsigned long long)t, (unsigned long long)now);
     st->received++;
     atomic_fetch_add_explicit(&s->slot->received, 1, memory_order_relaxed);
 }
@@ -379,6 +383,12 @@ sub_run(const struct bench_opts *o, struct bench_shm *shm, unsigned proc, unsign
     if (s->c == NULL || s->ep < 0)
         _exit(99);
     atomic_store(&s->slot->pid, getpid());
+    if (getenv("MNBENCH_TRACE")) {
+        char path[512];
+
+        snprintf(path, sizeof(path), "%s.%u", getenv("MNBENCH_TRACE"), proc);
+        s->trace = fopen(path, "w");
+    }
     while (!atomic_load(&shm->stop)) {
         int k;
 
@@ -395,5 +405,7 @@ sub_run(const struct bench_opts *o, struct bench_shm *shm, unsigned proc, unsign
         for (int i = 0; i < k; i++)
             on_event(s, evs[i].data.ptr, evs[i].events);
     }
+    if (s->trace)
+        fclose(s->trace);
     _exit(0);
 }
