@@ -947,50 +947,10 @@ static void
 on_query(void *arg, const struct redisReply *reply)
 {
     struct creq *r = arg;
-    struct rest_answer ans = {0};
-    struct rest_chan_stat *st = NULL, one;
-    char **users = NULL;
-    size_t n = 0;
-    int rc = -1;
-    enum rest_op op;
 
-    if (reply && reply->type != REDIS_REPLY_ERROR) {
-        switch (r->q->op) {
-        case REST_CHANNELS:
-            rc = cluster_parse_channels(reply, &st, &n);
-            ans.chans = st;
-            ans.nchans = n;
-            break;
-        case REST_CHANNEL:
-            rc = cluster_parse_channel(reply, r->q->channel, &one);
-            if (rc == 0 && !(r->q->info & REST_INFO_CACHE)) {
-                free((char *)one.cache_data);
-                free((char *)one.cache_event);
-                one.cache_data = one.cache_event = NULL;
-            }
-            ans.chans = &one;
-            ans.nchans = 1;
-            break;
-        default:
-            rc = cluster_parse_users(reply, &users, &n);
-            ans.users = (const char *const *)users;
-            ans.nusers = n;
-            break;
-        }
-    } else if (reply) {
+    if (reply && reply->type == REDIS_REPLY_ERROR)
         log_warn("cluster: query failed: %s", reply->str);
-    }
-    if (rc < 0) {
-        memset(&ans, 0, sizeof(ans));
-        ans.status = 503;
-        ans.message = "Redis is unreachable: the channel state is unknown";
-    }
-    op = r->q->op; /* q is the caller's until done returns */
-    r->done(r->arg, &ans);
-    if (rc == 0 && op == REST_CHANNEL)
-        cluster_stat_clear(&one);
-    cluster_stats_free(st, op == REST_CHANNELS ? n : 0);
-    cluster_users_free(users, op == REST_USERS ? n : 0);
+    cluster_answer_query(r->q, reply, r->done, r->arg);
     free(r);
 }
 
