@@ -10,7 +10,7 @@
  * (event, channel) frame in the envelope of CLUSTER_ANY_NODE, so every
  * gateway holding the channel delivers it; 200 only once Redis accepted
  * every PUBLISH. Channel queries and terminate_connections are the
- * gateway's own (gateway/hub_cluster.c), and both ports turn a query's
+ * gateway's own (gateway/hub_cluster_rest.c), and both ports turn a query's
  * reply into the answer with cluster_answer_query, so they answer alike.
  *
  * Any I/O error, or an error reply other than NOSCRIPT, drops the
