@@ -360,7 +360,7 @@ hub_subscribe(struct hub *h, size_t app, const char *chan, size_t clen, size_t w
     out->seq = h->seq;
     if (cl) {
         /* Distributed: Redis counts, publishes member_added and answers
-         * presence and cache joins with a snapshot (hub_cluster.c). */
+         * presence and cache joins with a snapshot (hub_cluster_join.c). */
         hub_cluster_sub_locked(h, app, chan, clen, c->subs, member && created ? 1 : -1,
                                member ? member->user_id : NULL,
                                member ? member->id_len : 0, member ? member->info : NULL,

@@ -1,6 +1,6 @@
 /* hub_int.h - the hub's state, for the files that implement the hub
- * (hub.c, backend.c, hub_cache.c, hub_users.c). Everything here is guarded by
- * hub->lock. */
+ * (hub.c, backend.c, hub_cache.c, hub_users.c, hub_redis.c, hub_cluster*.c).
+ * Everything here is guarded by hub->lock. */
 #ifndef MN_HUB_INT_H
 #define MN_HUB_INT_H
 
@@ -54,7 +54,7 @@ struct hwatch {
     unsigned conns; /* the watcher's connections whose watchlist names the user */
 };
 
-/* Distributed mode (hub_cluster.c): a presence or cache channel's subscriber
+/* Distributed mode (hub_cluster_join.c): a presence or cache channel's subscriber
  * that waits for its snapshot from Redis (hub->cl.joins, by token). */
 struct cjoin {
     uint64_t token;
@@ -79,10 +79,10 @@ struct cdelay {
     size_t clen, ulen, tlen;
 };
 
-/* Distributed mode's bookkeeping of the cluster state (hub_cluster.c). */
+/* Distributed mode's bookkeeping of the cluster state (hub_cluster*.c). */
 struct hcluster {
     struct map joins;   /* token (decimal) -> struct cjoin */
-    struct map watches; /* token (decimal) -> struct cwatch (hub_cluster.c) */
+    struct map watches; /* token (decimal) -> struct cwatch (hub_cluster_int.h) */
     uint64_t next_token;
     atomic_uint ups_seen;  /* bus_redis_ups() when last synced */
     uint64_t up_since_ms;  /* when the link last came up: reaping waits a little */
@@ -150,7 +150,7 @@ void hub_redis_rest_publish(struct hub *h, size_t app, const struct rest_query *
                             struct frame **frames, size_t total, rest_answer_fn *done,
                             void *arg);
 
-/* hub_cluster.c (distributed mode; each does nothing without h->redis).
+/* hub_cluster*.c (distributed mode; each does nothing without h->redis).
  * Lock held: node's count of chan became count (c: its state, NULL once
  * gone); member: -1 no presence change, 0 user left, 1 user joined (info). */
 void hub_cluster_sub_locked(struct hub *h, size_t app, const char *chan, size_t clen,

@@ -6,7 +6,7 @@
  * (shared/bus_redis.c); its callbacks take the hub lock, and the hub calls
  * into the link only to queue a request, so the lock order stays hub, then
  * the link's inbox. The cluster state (counts, presence, cache, heartbeats)
- * is hub_cluster.c's. */
+ * is hub_cluster*.c's. */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>

@@ -10,7 +10,8 @@
  * (event, channel) frame in the envelope of CLUSTER_ANY_NODE, so every
  * gateway holding the channel delivers it; 200 only once Redis accepted
  * every PUBLISH. Channel queries and terminate_connections are the
- * gateway's own (gateway/hub_cluster.c), so both ports answer alike.
+ * gateway's own (gateway/hub_cluster_rest.c), and both ports turn a query's
+ * reply into the answer with cluster_answer_query, so they answer alike.
  *
  * Any I/O error, or an error reply other than NOSCRIPT, drops the
  * connection and every idle one (the master may have moved: with Sentinel
@@ -493,51 +494,6 @@ do_publish(struct bus_cluster *b, const struct rest_query *q, rest_answer_fn *do
 /* --- queries and terminate_connections --- */
 
 static void
-answer_query(const struct rest_query *q, const redisReply *reply, rest_answer_fn *done,
-             void *arg)
-{
-    struct rest_answer ans = {0};
-    struct rest_chan_stat *st = NULL, one;
-    enum rest_op op = q->op; /* q dies with done() */
-    char **users = NULL;
-    size_t n = 0;
-    int rc;
-
-    /* As gateway/hub_cluster.c's on_query, so both ports answer alike. */
-    switch (op) {
-    case REST_CHANNELS:
-        rc = cluster_parse_channels(reply, &st, &n);
-        ans.chans = st;
-        ans.nchans = n;
-        break;
-    case REST_CHANNEL:
-        rc = cluster_parse_channel(reply, q->channel, &one);
-        if (rc == 0 && !(q->info & REST_INFO_CACHE)) {
-            free((char *)one.cache_data);
-            free((char *)one.cache_event);
-            one.cache_data = one.cache_event = NULL;
-        }
-        ans.chans = &one;
-        ans.nchans = 1;
-        break;
-    default:
-        rc = cluster_parse_users(reply, &users, &n);
-        ans.users = (const char *const *)users;
-        ans.nusers = n;
-        break;
-    }
-    if (rc < 0)
-        answer_error(done, arg, 503,
-                     "Redis is unreachable: the channel state is unknown");
-    else
-        done(arg, &ans);
-    if (rc == 0 && op == REST_CHANNEL)
-        cluster_stat_clear(&one);
-    cluster_stats_free(st, op == REST_CHANNELS ? n : 0);
-    cluster_users_free(users, op == REST_USERS ? n : 0);
-}
-
-static void
 do_query(struct bus_cluster *b, const struct rest_query *q, rest_answer_fn *done,
          void *arg)
 {
@@ -569,7 +525,7 @@ do_query(struct bus_cluster *b, const struct rest_query *q, rest_answer_fn *done
     note_state(b, ok, l.why ? l.why : "unexpected reply");
     cluster_cmd_free(&c);
     if (ok)
-        answer_query(q, reply, done, arg);
+        cluster_answer_query(q, reply, done, arg);
     else
         answer_error(done, arg, 503,
                      "Redis is unreachable: the channel state is unknown");

@@ -1,22 +1,17 @@
 /* bus_redis.c - the Redis link of distributed mode: a thread with its own
  * libuv loop and two hiredis async connections to the master, one for
- * commands (PUBLISH, PING) and one in pub/sub mode. The master is the
- * configured address, or (sentinel) what the sentinels name, asked in turn
- * and checked with ROLE (when none answers, the last master found, still
- * checked); a third connection, to the sentinel that answered, listens for
- * +switch-master (tried again every second while up). A PING every 500 ms with a 1.5 s
- * deadline finds a master that hangs without closing, and a PUBLISH unanswered for 800 ms
- * fails on its own (its trigger answers 503). Any loss drops every connection,
- * fails what is pending and reconnects with back-off (100 ms doubling to
- * 1 s), then subscribes again to every name in the set; a newly added name
- * is reported live (on_sub) at Redis's confirmation, or after 1 s without
- * it. Discovery uses short blocking connections on this thread only
- * (nothing else runs here). With
- * redis.give-up, a link down that long sends SIGTERM to the process (main
- * then exits 75). Counts the publishes that failed (sent or queued, then
- * past their deadline or cut off with the connection) and those refused
- * while down, and logs both when the link is up again. Does not know what
- * names or payloads mean (gateway/hub_redis.c). */
+ * commands (PUBLISH, PING) and one in pub/sub mode, which bus_redis_conn.c
+ * finds (directly or through Sentinel), opens, watches and drops. This file
+ * owns the thread, the inbox other threads post to, the commands and
+ * PUBLISHes (a PUBLISH unanswered for 800 ms fails on its own: its trigger
+ * answers 503) and the set of subscribed names: after every reconnect it
+ * subscribes again to every name in the set; a newly added name is
+ * reported live (on_sub) at Redis's confirmation, or after 1 s without it.
+ * With redis.give-up, a link down that long sends SIGTERM to the process
+ * (main then exits 75). Counts the publishes that failed (sent or queued,
+ * then past their deadline or cut off with the connection) and those
+ * refused while down, and logs both when the link is up again. Does not
+ * know what names or payloads mean (gateway/hub_redis.c). */
 #include "bus_redis.h"
 
 #include <pthread.h>
@@ -25,11 +20,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/time.h>
 #include <unistd.h>
 
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <uv.h>
@@ -39,18 +31,13 @@
 #include "map.h"
 #include "mem.h"
 #include "redis_master.h"
+#include "bus_redis_int.h"
 #include "mn.h"
 
 #define TICK_MS 100
-#define PING_EVERY_MS 500
-#define PING_DEADLINE_MS 1500
 #define PUB_DEADLINE_MS 800 /* + one tick: a trigger's 503 within 1 s */
-#define CONNECT_DEADLINE_MS 1500
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 1000
 #define SUB_BATCH 256
-#define SUB_CONFIRM_MS 1000    /* a new name counts as live after this at the latest */
-#define SENTINEL_RETRY_MS 1000 /* listening for +switch-master again, while up */
+#define SUB_CONFIRM_MS 1000 /* a new name counts as live after this at the latest */
 
 enum op_kind { OP_PUB, OP_SUB, OP_UNSUB, OP_CMD };
 
@@ -81,43 +68,6 @@ struct op {
 /* What the pub/sub connection has sent for a name (values of r->live). */
 enum live_state { LIVE_SUBSCRIBED = 1, LIVE_UNSUBSCRIBING, LIVE_RESUBSCRIBE };
 
-struct bus_redis {
-    const struct mn_redis *cfg;
-    bus_redis_msg_fn *on_msg;
-    bus_redis_sub_fn *on_sub;
-    void *msg_arg;
-    pthread_mutex_t lock; /* guards inbox and stopped */
-    struct op *inbox, **tail;
-    bool stopped, started;
-    pthread_t thread;
-    atomic_bool up;
-    atomic_bool gave_up;
-    atomic_uint ups;    /* times the link came up */
-    const char *script; /* loaded on every connection (bus_redis_set_script) */
-    size_t script_len;
-    /* Since the link was last up: PUBLISHes accepted by bus_redis_publish
-     * that failed, and those it refused because the link was down. */
-    atomic_ulong pub_failed, pub_refused;
-    /* Everything below belongs to the link's thread. */
-    uv_loop_t loop;
-    uv_async_t wake;
-    uv_timer_t tick;
-    bool stopping;
-    redisAsyncContext *pub, *sub, *sen;
-    bool pub_ok, sub_ok, sen_ok, active;
-    struct map names;                /* the subscribed set (no values) */
-    struct map live;                 /* names sent on sub -> enum live_state */
-    struct op *flight, *flight_tail; /* PUBLISHes awaiting a reply, oldest first */
-    struct map waiting; /* names subscribed, not yet confirmed -> request time (ms) */
-    uint64_t connect_ms, next_attempt_ms, backoff_ms, ping_sent_ms, last_ping_ms;
-    uint64_t down_since_ms; /* when the link was last up (or started) */
-    bool was_up;            /* up at least once: a new up is a recovery */
-    size_t sentinel_next;
-    uint64_t sentinel_tried_ms; /* the last attempt to listen to a sentinel */
-    char host[256];
-    int port;
-};
-
 static void
 op_free(struct op *o)
 {
@@ -141,152 +91,6 @@ op_fail(struct bus_redis *r, struct op *o)
     if (o->kind == OP_CMD && o->reply_fn)
         o->reply_fn(o->arg, NULL);
     op_free(o);
-}
-
-static void
-free_ctx(redisAsyncContext **pac)
-{
-    redisAsyncContext *ac = *pac;
-
-    *pac = NULL; /* first: the disconnect callback must not find it */
-    if (ac)
-        redisAsyncFree(ac);
-}
-
-/* Drops every connection (pending publishes fail) and, unless stopping,
- * schedules the next attempt. */
-static void
-drop(struct bus_redis *r, const char *why)
-{
-    if (!r->active)
-        return;
-    r->active = false;
-    if (atomic_load(&r->up)) {
-        log_warn("redis: connection lost addr=%s:%d reason=%s", r->host, r->port, why);
-        r->down_since_ms = mn_now_ms();
-    }
-    atomic_store(&r->up, false);
-    r->pub_ok = r->sub_ok = r->sen_ok = false;
-    free_ctx(&r->pub);
-    free_ctx(&r->sub);
-    free_ctx(&r->sen);
-    map_clear(&r->live);
-    r->next_attempt_ms = mn_now_ms() + r->backoff_ms;
-    r->backoff_ms =
-        r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
-}
-
-static void
-on_ping_reply(redisAsyncContext *ac, void *reply, void *arg)
-{
-    struct bus_redis *r = arg;
-
-    (void)ac;
-    if (reply == NULL)
-        return;
-    r->ping_sent_ms = 0;
-    if (!atomic_load(&r->up)) {
-        /* Taken before up is set: a refusal counted after it belongs to the
-         * next outage. */
-        unsigned long failed = atomic_exchange(&r->pub_failed, 0);
-        unsigned long refused = atomic_exchange(&r->pub_refused, 0);
-
-        atomic_store(&r->up, true);
-        atomic_fetch_add(&r->ups, 1);
-        r->backoff_ms = BACKOFF_MIN_MS;
-        log_info("redis: connected addr=%s:%d names=%zu", r->host, r->port,
-                 r->names.count);
-        if (r->was_up)
-            log_warn("redis: link up again after %llu ms; publishes failed in "
-                     "flight=%lu refused while down=%lu",
-                     (unsigned long long)(mn_now_ms() - r->down_since_ms), failed,
-                     refused);
-        r->was_up = true;
-    }
-}
-
-/* The sentinel connection failed or closed (hiredis frees it): the master
- * stays usable; the tick tries the next sentinel. */
-static void
-sentinel_lost(struct bus_redis *r)
-{
-    char host[256];
-    int port;
-
-    r->sen = NULL;
-    if (redis_nth_addr(r->cfg->address, ++r->sentinel_next, host, sizeof(host), &port) <
-        0)
-        r->sentinel_next = 0;
-}
-
-static void
-on_connect(const redisAsyncContext *ac, int status)
-{
-    struct bus_redis *r = ac->data;
-
-    if (status != REDIS_OK) {
-        /* hiredis frees ac after this call. */
-        if (ac == r->sen) {
-            sentinel_lost(r);
-            return;
-        }
-        if (ac == r->pub)
-            r->pub = NULL;
-        if (ac == r->sub)
-            r->sub = NULL;
-        drop(r, ac->errstr);
-        return;
-    }
-    r->pub_ok |= ac == r->pub;
-    r->sub_ok |= ac == r->sub;
-    r->sen_ok |= ac == r->sen;
-    /* Up once the server answers, not once the kernel accepted: a hung
-     * master still completes TCP handshakes. */
-    if (r->pub_ok && r->sub_ok && !atomic_load(&r->up)) {
-        r->ping_sent_ms = r->last_ping_ms = mn_now_ms();
-        redisAsyncCommand(r->pub, on_ping_reply, r, "PING");
-    }
-}
-
-static void
-on_disconnect(const redisAsyncContext *ac, int status)
-{
-    struct bus_redis *r = ac->data;
-
-    (void)status;
-    if (ac == r->sen) {
-        sentinel_lost(r);
-        return;
-    }
-    if (ac == r->pub)
-        r->pub = NULL;
-    else if (ac == r->sub)
-        r->sub = NULL;
-    else
-        return; /* freed by drop() */
-    drop(r, ac->err ? ac->errstr : "closed");
-}
-
-static redisAsyncContext *
-async_open(struct bus_redis *r, const char *host, int port)
-{
-    redisAsyncContext *ac = redisAsyncConnect(host, port);
-
-    if (ac == NULL || ac->err) {
-        log_debug("redis: cannot connect addr=%s:%d: %s", host, port,
-                  ac ? ac->errstr : "out of memory");
-        if (ac)
-            redisAsyncFree(ac);
-        return NULL;
-    }
-    ac->data = r;
-    if (redisLibuvAttach(ac, &r->loop) != REDIS_OK) {
-        redisAsyncFree(ac);
-        return NULL;
-    }
-    redisAsyncSetConnectCallback(ac, on_connect);
-    redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    return ac;
 }
 
 static void on_message(redisAsyncContext *ac, void *reply, void *arg);
@@ -341,8 +145,8 @@ subscribe_batch(struct bus_redis *r, const char **names, const size_t *lens, siz
     redisAsyncCommandArgv(r->sub, on_message, r, (int)n + 1, argv, argl);
 }
 
-static void
-resubscribe(struct bus_redis *r)
+void
+bus_redis_resubscribe(struct bus_redis *r)
 {
     const char *names[SUB_BATCH];
     size_t lens[SUB_BATCH], n = 0, bucket = 0;
@@ -361,94 +165,6 @@ resubscribe(struct bus_redis *r)
     }
     if (n)
         subscribe_batch(r, names, lens, n);
-}
-
-static void
-on_switch(redisAsyncContext *ac, void *reply, void *arg)
-{
-    const redisReply *rep = reply;
-
-    (void)ac;
-    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 3 &&
-        redis_reply_is(rep->element[0], "message"))
-        drop(arg, "+switch-master");
-}
-
-/* What the listening sentinel names: another master means a switch
- * happened while no sentinel was listened to. */
-static void
-on_sentinel_master(redisAsyncContext *ac, void *reply, void *arg)
-{
-    struct bus_redis *r = arg;
-    const redisReply *rep = reply;
-
-    (void)ac;
-    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
-        rep->element[0]->type == REDIS_REPLY_STRING &&
-        rep->element[1]->type == REDIS_REPLY_STRING &&
-        (strcmp(rep->element[0]->str, r->host) != 0 ||
-         atoi(rep->element[1]->str) != r->port))
-        drop(r, "the sentinel names another master");
-}
-
-/* Listens for +switch-master on the sentinel that answered last, after
- * checking that it still names our master. */
-static void
-sentinel_listen(struct bus_redis *r)
-{
-    char host[256];
-    int port;
-
-    r->sentinel_tried_ms = mn_now_ms();
-    r->sen_ok = false;
-    if (redis_nth_addr(r->cfg->address, r->sentinel_next, host, sizeof(host), &port) <
-            0 ||
-        (r->sen = async_open(r, host, port)) == NULL)
-        return;
-    redisAsyncCommand(r->sen, on_sentinel_master, r,
-                      "SENTINEL get-master-addr-by-name %s", r->cfg->master_name);
-    redisAsyncCommand(r->sen, on_switch, r, "SUBSCRIBE +switch-master");
-}
-
-/* Opens the connections to the master (found first when sentinel; when no
- * sentinel answers, the last master found, if it still says it is one). */
-static int
-connect_all(struct bus_redis *r)
-{
-    if (r->cfg->sentinel) {
-        if (redis_discover(r->cfg, &r->sentinel_next, r->host, sizeof(r->host),
-                           &r->port) < 0) {
-            if (r->host[0] == '\0')
-                return -1;
-            log_warn("redis: trying the last known master addr=%s:%d", r->host, r->port);
-        }
-        if (!redis_is_master(r->cfg, r->host, r->port))
-            return -1;
-    } else if (redis_nth_addr(r->cfg->address, 0, r->host, sizeof(r->host), &r->port) <
-               0) {
-        log_err("redis: bad address %s", r->cfg->address);
-        return -1;
-    }
-    r->pub = async_open(r, r->host, r->port);
-    r->sub = r->pub ? async_open(r, r->host, r->port) : NULL;
-    if (r->sub == NULL)
-        return -1;
-    if (r->cfg->password) {
-        redisAsyncCommand(r->pub, NULL, NULL, "AUTH %s", r->cfg->password);
-        redisAsyncCommand(r->sub, NULL, NULL, "AUTH %s", r->cfg->password);
-    }
-    /* The cluster state's keys live in the configured database (pub/sub
-     * names carry its number: pub/sub ignores databases). */
-    if (r->cfg->database)
-        redisAsyncCommand(r->pub, NULL, NULL, "SELECT %u", r->cfg->database);
-    /* Before any EVALSHA on this connection: a new master (failover) or a
-     * restarted Redis does not know the script. */
-    if (r->script)
-        redisAsyncCommand(r->pub, NULL, NULL, "SCRIPT LOAD %b", r->script, r->script_len);
-    resubscribe(r);
-    if (r->cfg->sentinel)
-        sentinel_listen(r);
-    return 0;
 }
 
 /* Every reply on the pub/sub connection: messages, and the confirmations
@@ -644,7 +360,7 @@ on_wake(uv_async_t *handle)
         }
     }
     if (r->stopping) {
-        drop(r, "stopping");
+        bus_redis_conn_drop(r, "stopping");
         uv_close((uv_handle_t *)&r->wake, on_closed);
         uv_close((uv_handle_t *)&r->tick, on_closed);
     }
@@ -667,35 +383,7 @@ on_tick(uv_timer_t *t)
         atomic_store(&r->gave_up, true);
         kill(getpid(), SIGTERM);
     }
-    if (!r->active) {
-        if (now < r->next_attempt_ms)
-            return;
-        r->active = true;
-        r->connect_ms = now;
-        if (connect_all(r) < 0)
-            drop(r, "connect failed");
-        return;
-    }
-    if (!atomic_load(&r->up)) {
-        if (now - r->connect_ms > CONNECT_DEADLINE_MS)
-            drop(r, "connect timed out");
-        return;
-    }
-    if (r->cfg->sentinel && now - r->sentinel_tried_ms >= SENTINEL_RETRY_MS) {
-        /* hiredis 0.14's libuv adapter never reports a refused connect. */
-        if (r->sen && !r->sen_ok) {
-            free_ctx(&r->sen);
-            sentinel_lost(r);
-        }
-        if (r->sen == NULL)
-            sentinel_listen(r);
-    }
-    if (r->ping_sent_ms && now - r->ping_sent_ms > PING_DEADLINE_MS) {
-        drop(r, "no answer to PING");
-    } else if (!r->ping_sent_ms && now - r->last_ping_ms >= PING_EVERY_MS) {
-        r->ping_sent_ms = r->last_ping_ms = now;
-        redisAsyncCommand(r->pub, on_ping_reply, r, "PING");
-    }
+    bus_redis_conn_tick(r, now);
 }
 
 static void *

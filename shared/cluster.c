@@ -588,6 +588,51 @@ cluster_parse_users(const redisReply *r, char ***ids, size_t *n)
 }
 
 void
+cluster_answer_query(const struct rest_query *q, const redisReply *reply,
+                     rest_answer_fn *done, void *arg)
+{
+    struct rest_answer ans = {0};
+    struct rest_chan_stat *st = NULL, one;
+    enum rest_op op = q->op; /* q is the caller's until done returns */
+    char **users = NULL;
+    size_t n = 0;
+    int rc;
+
+    switch (op) {
+    case REST_CHANNELS:
+        rc = cluster_parse_channels(reply, &st, &n);
+        ans.chans = st;
+        ans.nchans = n;
+        break;
+    case REST_CHANNEL:
+        rc = cluster_parse_channel(reply, q->channel, &one);
+        if (rc == 0 && !(q->info & REST_INFO_CACHE)) {
+            free((char *)one.cache_data);
+            free((char *)one.cache_event);
+            one.cache_data = one.cache_event = NULL;
+        }
+        ans.chans = &one;
+        ans.nchans = 1;
+        break;
+    default:
+        rc = cluster_parse_users(reply, &users, &n);
+        ans.users = (const char *const *)users;
+        ans.nusers = n;
+        break;
+    }
+    if (rc < 0) {
+        memset(&ans, 0, sizeof(ans));
+        ans.status = 503;
+        ans.message = "Redis is unreachable: the channel state is unknown";
+    }
+    done(arg, &ans);
+    if (rc == 0 && op == REST_CHANNEL)
+        cluster_stat_clear(&one);
+    cluster_stats_free(st, op == REST_CHANNELS ? n : 0);
+    cluster_users_free(users, op == REST_USERS ? n : 0);
+}
+
+void
 cluster_stat_clear(struct rest_chan_stat *st)
 {
     free((char *)st->name);

@@ -1,5 +1,5 @@
 /* cluster.h - distributed mode's shared state in Redis, for the gateway
- * (gateway/hub_cluster.c, asynchronously over shared/bus_redis.c) and
+ * (gateway/hub_cluster*.c, asynchronously over shared/bus_redis.c) and
  * micronotifier-api (synchronously): the pub/sub names, the envelope of
  * what is published, the calls into shared/cluster.lua (which documents the
  * keys and does every change atomically) and the parsing of their answers.
@@ -168,6 +168,14 @@ int cluster_parse_channels(const struct redisReply *r, struct rest_chan_stat **o
 int cluster_parse_channel(const struct redisReply *r, const char *chan,
                           struct rest_chan_stat *st);
 int cluster_parse_users(const struct redisReply *r, char ***ids, size_t *n);
+/* Answers q (REST_CHANNELS, REST_CHANNEL or REST_USERS) from reply, the
+ * script's answer to its query: calls done exactly once, with the channels
+ * or users (cache fields only when q asks info=cache), or with 503 when
+ * reply is NULL, an error or garbled. What done gets dies when it returns.
+ * The gateway (gateway/hub_cluster_rest.c) and micronotifier-api
+ * (shared/bus_cluster.c) both answer through it, so both ports answer alike. */
+void cluster_answer_query(const struct rest_query *q, const struct redisReply *reply,
+                          rest_answer_fn *done, void *arg);
 void cluster_stat_clear(struct rest_chan_stat *st);
 void cluster_stats_free(struct rest_chan_stat *st, size_t n);
 void cluster_users_free(char **ids, size_t n);

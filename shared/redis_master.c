@@ -1,7 +1,7 @@
 /* redis_master.c - finding the Redis master: "host:port" lists, asking each
  * Sentinel in turn (SENTINEL get-master-addr-by-name), and checking with
  * ROLE that an address is a master. Blocking calls with short timeouts, made
- * by the Redis link's own thread (bus_redis.c), never by a worker. */
+ * by the Redis link's own thread (bus_redis_conn.c), never by a worker. */
 #include "redis_master.h"
 
 #include <stdlib.h>

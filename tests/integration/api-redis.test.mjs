@@ -22,7 +22,9 @@ import {
     connectClient, defaultApps, okJson, performance, rawConnect, startGateway, uniq,
     waitForEvent, waitUntil,
 } from '../lib/harness.mjs';
-import { cli, numsub, startRedis, startSentinelSet } from '../lib/redis.mjs';
+import {
+    cli, clientsOnBoth, deliveredAgain, startRedis, startSentinelSet,
+} from '../lib/redis.mjs';
 import { rawSignin } from '../lib/signin.mjs';
 import {
     ApiDaemon, apiBin, fcgiRecord, rawExchange, signedHttp, startWebServer, tempDir,
@@ -87,16 +89,8 @@ test.after(async () => {
 });
 
 /** pusher-js on each gateway subscribed to ch, both gateways subscribed in Redis. */
-async function clientsOnBoth(t, ch, appName = 'app1') {
-    const a = await connectClient(gw1, { t, app: appName, name: 'on-gw1' });
-    const b = await connectClient(gw2, { t, app: appName, name: 'on-gw2' });
-    const { channel: ca } = await a.subscribe(ch);
-    const { channel: cb } = await b.subscribe(ch);
-    const name = `mn:1:${appName}:${ch}`;
-    await waitUntil(async () => (await numsub(redis.port, name)) === 2,
-        { timeout: 3000, what: `both gateways subscribed to ${name} in Redis` });
-    return { a, b, ca, cb };
-}
+const clientsOnGateways = (t, ch, app = 'app1') =>
+    clientsOnBoth(t, [gw1, gw2], ch, redis.port, app);
 
 /** The HTTP status of an SDK call, whether it resolved or threw. */
 async function statusOf(promise) {
@@ -112,23 +106,6 @@ function sameAnswer(got, want, what) {
     assert.equal(got.headers['content-type'], want.headers['content-type'],
         `${what}: content type`);
     assert.equal(got.text, want.text, `${what}: body`);
-}
-
-/** Triggers on ch through rest until one is accepted and both ca and cb got
- * it; resolves the time of delivery. */
-function resumed(rest, ch, ca, cb, timeout) {
-    let n = 0;
-    return waitUntil(async () => {
-        const got = [waitForEvent(ca, 'resumed', 1000), waitForEvent(cb, 'resumed', 1000)];
-        try {
-            await okJson(rest.trigger(ch, 'resumed', { n: ++n }));
-        } catch {
-            got.forEach((p) => p.catch(() => {}));
-            return false;
-        }
-        await Promise.all(got);
-        return performance.now();
-    }, { timeout, every: 20, what: 'a trigger accepted and delivered on both gateways' });
 }
 
 test('micronotifier-api starts on a config with redis and no local-socket', async () => {
@@ -160,7 +137,7 @@ test('--check-config: redis without local-socket is valid; neither is refused', 
 
 test('triggers through lighttpd and nginx reach pusher-js on both gateways', async (t) => {
     const ch = uniq('api-news-');
-    const { ca, cb } = await clientsOnBoth(t, ch);
+    const { ca, cb } = await clientsOnGateways(t, ch);
     for (const [rest, via] of [[viaLighttpd, 'lighttpd'], [viaNginx, 'nginx']]) {
         const got = [waitForEvent(ca, 'ev', 2000), waitForEvent(cb, 'ev', 2000)];
         assert.deepEqual(await okJson(rest.trigger(ch, 'ev', { via })), {});
@@ -180,7 +157,7 @@ test('triggers through lighttpd and nginx reach pusher-js on both gateways', asy
 
 test('socket_id exclusion works through the api, on either gateway', async (t) => {
     const ch = uniq('api-excl-');
-    const { a, b, ca, cb } = await clientsOnBoth(t, ch);
+    const { a, b, ca, cb } = await clientsOnGateways(t, ch);
     for (const [i, [skip, other, skipCh]] of [[a, cb, ca], [b, ca, cb]].entries()) {
         const got = waitForEvent(other, `excluded-${i}`, 2000);
         await okJson(viaLighttpd.trigger(ch, `excluded-${i}`, { from: skip.name },
@@ -312,7 +289,7 @@ test('terminate_connections through the api closes the user\'s connections on bo
 
 test('garbage on the daemon\'s sockets leaves it serving', async (t) => {
     const ch = uniq('api-garbage-');
-    const { ca, cb } = await clientsOnBoth(t, ch);
+    const { ca, cb } = await clientsOnGateways(t, ch);
     const junk = [
         Buffer.from('GET / HTTP/1.1\r\n\r\n'),
         Buffer.from('99999999999999999999:'),
@@ -333,7 +310,7 @@ test('garbage on the daemon\'s sockets leaves it serving', async (t) => {
 
 test('Redis hung (SIGSTOP): the api answers 503 within about 1 s; SIGCONT: served again', async (t) => {
     const ch = uniq('api-hang-');
-    const { ca, cb } = await clientsOnBoth(t, ch);
+    const { ca, cb } = await clientsOnGateways(t, ch);
     redis.proc.kill('SIGSTOP');
     try {
         for (const [what, call] of [
@@ -350,13 +327,13 @@ test('Redis hung (SIGSTOP): the api answers 503 within about 1 s; SIGCONT: serve
         redis.proc.kill('SIGCONT');
     }
     const back = performance.now();
-    const at = await resumed(viaLighttpd, ch, ca, cb, 3000);
+    const { at } = await deliveredAgain(viaLighttpd, ch, [ca, cb], { timeout: 3000 });
     t.diagnostic(`api delivery resumed ${(at - back).toFixed(0)} ms after SIGCONT`);
 });
 
 test('Redis stopped: the api answers 503 within 1 s; Redis back: 200 and delivery within 2 s', async (t) => {
     const ch = uniq('api-outage-');
-    const { a, b, ca, cb } = await clientsOnBoth(t, ch);
+    const { a, b, ca, cb } = await clientsOnGateways(t, ch);
     await redis.stop();
     const text = await signedHttp(lighttpd.target, app, 'POST', '/apps/app1/events',
         { body: { name: 'lost', channel: ch, data: '{}' } });
@@ -379,7 +356,7 @@ test('Redis stopped: the api answers 503 within 1 s; Redis back: 200 and deliver
 
     await redis.start(); // the same port; resolves once it answers PING
     const back = performance.now();
-    const at = await resumed(viaLighttpd, ch, ca, cb, 2000);
+    const { at } = await deliveredAgain(viaLighttpd, ch, [ca, cb], { timeout: 2000 });
     const ms = at - back;
     t.diagnostic(`api: 200 and delivery on both gateways ${ms.toFixed(0)} ms after Redis returned`);
     assert.ok(ms <= 2000, `resumed after ${ms.toFixed(0)} ms`);
@@ -403,32 +380,17 @@ test('through Sentinel: kill -9 of the master, the api\'s triggers are accepted 
     });
     const rest = ws.rest(s.gw1.app('app1'));
     const ch = uniq('api-failover-');
-    const a = await connectClient(s.gw1, { t });
-    const b = await connectClient(s.gw2, { t });
-    const { channel: ca } = await a.subscribe(ch);
-    const { channel: cb } = await b.subscribe(ch);
-    await waitUntil(async () => (await numsub(set.master.port, `mn:1:app1:${ch}`)) === 2,
-        { timeout: 3000, what: 'both gateways subscribed in Redis' });
+    const { ca, cb } = await clientsOnBoth(t, [s.gw1, s.gw2], ch, set.master.port);
     const before = [waitForEvent(ca, 'before'), waitForEvent(cb, 'before')];
     await okJson(rest.trigger(ch, 'before', {}));
     await Promise.all(before);
 
     await set.master.stop('SIGKILL');
     const killed = performance.now();
-    let n = 0;
-    let refused = 0;
-    const at = await waitUntil(async () => {
-        const got = [waitForEvent(ca, 'after', 1000), waitForEvent(cb, 'after', 1000)];
-        try {
-            await okJson(rest.trigger(ch, 'after', { n: ++n }));
-        } catch {
-            refused++;
-            got.forEach((p) => p.catch(() => {}));
-            return false;
-        }
-        await Promise.all(got);
-        return performance.now();
-    }, { timeout: 5000, every: 50, what: 'an api trigger accepted and delivered on both gateways' });
+    const { at, refused } = await deliveredAgain(rest, ch, [ca, cb], {
+        event: 'after', timeout: 5000, every: 50,
+        what: 'an api trigger accepted and delivered on both gateways',
+    });
     const ms = at - killed;
     t.diagnostic(`api resumed ${ms.toFixed(0)} ms after kill -9 of the master ` +
         `(${refused} trigger(s) refused meanwhile)`);

@@ -12,10 +12,10 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-    startGateway, connectClient, rawConnect, waitForEvent, okJson, uniq, waitUntil, performance,
+    connectClient, rawConnect, waitForEvent, okJson, uniq, waitUntil, performance,
     defaultApps, delay,
 } from '../lib/harness.mjs';
-import { startRedis, cli } from '../lib/redis.mjs';
+import { startRedis, cli, gatewayFleet } from '../lib/redis.mjs';
 import { rawSignin } from '../lib/signin.mjs';
 import { user, users, member, memberIds, converged } from '../lib/cluster.mjs';
 
@@ -26,21 +26,11 @@ const redisConfig = {
         'node-timeout': 5,
     },
 };
-const gateways = [];
 const small = { name: 'small', key: 'small-key', secret: 'small-secret', 'max-presence-members': 3 };
 const watchApp = { name: 'watch', key: 'watch-key', secret: 'watch-secret', 'watchlist-events': true };
 const counted = { name: 'counted', key: 'counted-key', secret: 'counted-secret', 'subscription-count': true };
-test.after(async () => {
-    for (const g of gateways) if (g.alive()) await g.stop();
-    await redis.stop();
-});
-
-async function gateway(config = {}) {
-    const apps = [...defaultApps(), counted, watchApp, small];
-    const g = await startGateway({ apps, config: { ...redisConfig, ...config } });
-    gateways.push(g);
-    return g;
-}
+const gateway = gatewayFleet(test,
+    { apps: [...defaultApps(), counted, watchApp, small], config: redisConfig }, redis);
 
 const [gw1, gw2] = [await gateway(), await gateway()];
 test('members on two gateways see each other; REST answers are the fleet\'s', async (t) => {

@@ -24,7 +24,9 @@ import net from 'node:net';
 import {
     connectClient, uniq, waitUntil, performance, delay, raceTimeout,
 } from '../lib/harness.mjs';
-import { startRedis, startSentinelSet, gatewayPair, numsub, cli } from '../lib/redis.mjs';
+import {
+    startRedis, startSentinelSet, gatewayPair, numsub, cli, subscribedIn,
+} from '../lib/redis.mjs';
 
 const RATE = 300; // triggers per second, both gateways together
 const PER_GATEWAY = 2; // pusher-js subscribers on each gateway
@@ -74,12 +76,6 @@ async function subscribers(t, gws, ch) {
         }
     }
     return subs;
-}
-
-/** Waits until `n` gateways subscribe to ch (of app1) on the Redis at port. */
-function subscribedIn(port, ch, n = 2, timeout = 3000) {
-    return waitUntil(async () => (await numsub(port, `mn:1:app1:${ch}`)) === n,
-        { timeout, what: `${n} Redis subscriber(s) of ${ch} on port ${port}` });
 }
 
 /** RATE triggers a second on ch, alternating between the gateways. */

@@ -16,7 +16,9 @@ import {
     startGateway, connectClient, waitForEvent, okJson, uniq, waitUntil, performance,
     SANITIZER_RE, freePort,
 } from '../lib/harness.mjs';
-import { startRedis, numsub, gatewayPair } from '../lib/redis.mjs';
+import {
+    startRedis, gatewayPair, clientsOnBoth, deliveredAgain, subscribedIn,
+} from '../lib/redis.mjs';
 import { signedInClient, userChannelReady } from '../lib/signin.mjs';
 
 const redis = await startRedis();
@@ -26,25 +28,14 @@ const rest1 = gw1.rest();
 const rest2 = gw2.rest();
 
 /** Resolves once `n` gateways subscribe to channel `ch` of app1 in Redis. */
-function subscribedInRedis(ch, n = 2) {
-    const name = `mn:1:app1:${ch}`;
-    return waitUntil(async () => (await numsub(redis.port, name)) === n,
-        { timeout: 3000, what: `${n} Redis subscriber(s) of ${name}` });
-}
+const subscribedInRedis = (ch, n = 2) => subscribedIn(redis.port, ch, n);
 
 /** pusher-js on each gateway subscribed to ch, both gateways subscribed in Redis. */
-async function clientsOnBoth(t, ch) {
-    const a = await connectClient(gw1, { t, name: 'on-gw1' });
-    const b = await connectClient(gw2, { t, name: 'on-gw2' });
-    const { channel: ca } = await a.subscribe(ch);
-    const { channel: cb } = await b.subscribe(ch);
-    await subscribedInRedis(ch);
-    return { a, b, ca, cb };
-}
+const clientsOnGateways = (t, ch) => clientsOnBoth(t, [gw1, gw2], ch, redis.port);
 
 test('a trigger through either gateway reaches pusher-js on both', async (t) => {
     const ch = uniq('news-');
-    const { ca, cb } = await clientsOnBoth(t, ch);
+    const { ca, cb } = await clientsOnGateways(t, ch);
     for (const [rest, n] of [[rest1, 1], [rest2, 2]]) {
         const got = [waitForEvent(ca, 'ev', 2000), waitForEvent(cb, 'ev', 2000)];
         await okJson(rest.trigger(ch, 'ev', { n }));
@@ -63,7 +54,7 @@ test('a gateway subscribes in Redis only while it has local subscribers', async 
 
 test('socket_id exclusion works across gateways', async (t) => {
     const ch = uniq('excl-');
-    const { a, ca, cb } = await clientsOnBoth(t, ch);
+    const { a, ca, cb } = await clientsOnGateways(t, ch);
     const gotB = waitForEvent(cb, 'first', 2000);
     await okJson(rest2.trigger(ch, 'first', { n: 1 }, { socket_id: a.socketId }));
     assert.deepEqual((await gotB).data, { n: 1 });
@@ -76,7 +67,7 @@ test('socket_id exclusion works across gateways', async (t) => {
 
 test('client events cross gateways', async (t) => {
     const ch = uniq('private-chat-');
-    const { ca, cb } = await clientsOnBoth(t, ch);
+    const { ca, cb } = await clientsOnGateways(t, ch);
     const got = waitForEvent(cb, 'client-typing', 2000);
     assert.equal(ca.trigger('client-typing', { who: 'a' }), true);
     assert.deepEqual((await got).data, { who: 'a' });
@@ -139,23 +130,6 @@ test('subscription_succeeded comes after Redis subscribed: a trigger through the
     }
 });
 
-/** Triggers on ch through rest until one is accepted and both ca and cb got
- * it; resolves the time of delivery. */
-function resumed(rest, ch, ca, cb, timeout) {
-    let n = 0;
-    return waitUntil(async () => {
-        const got = [waitForEvent(ca, 'resumed', 1000), waitForEvent(cb, 'resumed', 1000)];
-        try {
-            await okJson(rest.trigger(ch, 'resumed', { n: ++n }));
-        } catch {
-            got.forEach((p) => p.catch(() => {}));
-            return false;
-        }
-        await Promise.all(got);
-        return performance.now();
-    }, { timeout, every: 20, what: 'a trigger accepted and delivered on both gateways' });
-}
-
 /** The HTTP status of an SDK call, whether it resolved or threw. */
 async function statusOf(promise) {
     try {
@@ -167,7 +141,7 @@ async function statusOf(promise) {
 
 test('Redis hung (SIGSTOP): triggers answer 503, a trigger abandoned by its client is dropped safely, SIGCONT resumes', async (t) => {
     const ch = uniq('hang-');
-    const { a, b, ca, cb } = await clientsOnBoth(t, ch);
+    const { a, b, ca, cb } = await clientsOnGateways(t, ch);
     redis.proc.kill('SIGSTOP');
     try {
         // The SDK gives up after 100 ms: the gateway's answer finds no connection.
@@ -183,7 +157,7 @@ test('Redis hung (SIGSTOP): triggers answer 503, a trigger abandoned by its clie
         redis.proc.kill('SIGCONT');
     }
     const back = performance.now();
-    const at = await resumed(rest2, ch, ca, cb, 3000);
+    const { at: at } = await deliveredAgain(rest2, ch, [ca, cb], { timeout: 3000 });
     t.diagnostic(`delivery resumed ${(at - back).toFixed(0)} ms after SIGCONT`);
     assert.equal(a.state, 'connected');
     assert.equal(b.state, 'connected');
@@ -191,7 +165,7 @@ test('Redis hung (SIGSTOP): triggers answer 503, a trigger abandoned by its clie
 
 test('Redis stopped: triggers answer 503 within 1 s and clients stay; Redis back: delivery resumes within 2 s', async (t) => {
     const ch = uniq('outage-');
-    const { a, b, ca, cb } = await clientsOnBoth(t, ch);
+    const { a, b, ca, cb } = await clientsOnGateways(t, ch);
     await redis.stop();
     for (const rest of [rest1, rest2]) {
         const t0 = performance.now();
@@ -205,7 +179,7 @@ test('Redis stopped: triggers answer 503 within 1 s and clients stay; Redis back
 
     await redis.start(); // the same port
     const back = performance.now();
-    const deliveredAt = await resumed(rest1, ch, ca, cb, 2000);
+    const { at: deliveredAt } = await deliveredAgain(rest1, ch, [ca, cb], { timeout: 2000 });
     const ms = deliveredAt - back;
     t.diagnostic(`delivery resumed ${ms.toFixed(0)} ms after Redis answered PING again`);
     assert.ok(ms <= 2000, `resumed after ${ms.toFixed(0)} ms`);

@@ -7,10 +7,10 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 
+import { waitForEvent, okJson, uniq, performance } from '../lib/harness.mjs';
 import {
-    connectClient, waitForEvent, okJson, uniq, waitUntil, performance,
-} from '../lib/harness.mjs';
-import { startSentinelSet, numsub, cli, gatewayPair } from '../lib/redis.mjs';
+    startSentinelSet, cli, gatewayPair, clientsOnBoth, deliveredAgain,
+} from '../lib/redis.mjs';
 import { member, converged } from '../lib/cluster.mjs';
 
 const set = await startSentinelSet();
@@ -21,19 +21,9 @@ const [gw1, gw2] = await gatewayPair(test, redisConfig, set);
 const rest1 = gw1.rest();
 const rest2 = gw2.rest();
 
-async function clientsOnBoth(t, ch, port) {
-    const a = await connectClient(gw1, { t });
-    const b = await connectClient(gw2, { t });
-    const { channel: ca } = await a.subscribe(ch);
-    const { channel: cb } = await b.subscribe(ch);
-    await waitUntil(async () => (await numsub(port, `mn:1:app1:${ch}`)) === 2,
-        { timeout: 3000, what: 'both gateways subscribed in Redis' });
-    return { a, b, ca, cb };
-}
-
 test('through Sentinel: a trigger through either gateway reaches both', async (t) => {
     const ch = uniq('s-news-');
-    const { ca, cb } = await clientsOnBoth(t, ch, set.master.port);
+    const { ca, cb } = await clientsOnBoth(t, [gw1, gw2], ch, set.master.port);
     for (const [rest, n] of [[rest1, 1], [rest2, 2]]) {
         const got = [waitForEvent(ca, 'ev'), waitForEvent(cb, 'ev')];
         await okJson(rest.trigger(ch, 'ev', { n }));
@@ -52,24 +42,12 @@ test('presence across gateways through Sentinel (before the failover)', async ()
 
 test('kill -9 of the master: triggers succeed and reach both gateways again within 5 s', async (t) => {
     const ch = uniq('s-failover-');
-    const { a, b, ca, cb } = await clientsOnBoth(t, ch, set.master.port);
+    const { a, b, ca, cb } = await clientsOnBoth(t, [gw1, gw2], ch, set.master.port);
     await set.master.stop('SIGKILL');
     const killed = performance.now();
-    let n = 0;
-    let refused = 0;
-    const deliveredAt = await waitUntil(async () => {
-        const got = [waitForEvent(ca, 'after', 1000), waitForEvent(cb, 'after', 1000)];
-        try {
-            await okJson(rest1.trigger(ch, 'after', { n: ++n }));
-        } catch {
-            refused++;
-            got.forEach((p) => p.catch(() => {}));
-            return false;
-        }
-        await Promise.all(got);
-        return performance.now();
-    }, { timeout: 5000, every: 50, what: 'a trigger accepted and delivered on both gateways' });
-    const ms = deliveredAt - killed;
+    const { at, refused } = await deliveredAgain(rest1, ch, [ca, cb],
+        { event: 'after', timeout: 5000, every: 50 });
+    const ms = at - killed;
     t.diagnostic(`resumed ${ms.toFixed(0)} ms after kill -9 (${refused} trigger(s) refused meanwhile)`);
     assert.ok(ms <= 5000);
     // The gateways are on the promoted replica now.

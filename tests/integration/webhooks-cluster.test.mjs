@@ -15,9 +15,9 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-    startGateway, connectClient, uniq, delay, performance, defaultApps, waitUntil,
+    connectClient, uniq, delay, performance, defaultApps, waitUntil,
 } from '../lib/harness.mjs';
-import { startRedis } from '../lib/redis.mjs';
+import { startRedis, gatewayFleet } from '../lib/redis.mjs';
 import { Receiver, tally } from '../lib/webhook-receiver.mjs';
 
 const DELAY_MS = 3000;
@@ -39,19 +39,9 @@ const config = {
         address: `127.0.0.1:${redis.port}`, database: 1, 'node-heartbeat': 1, 'node-timeout': 5,
     },
 };
-const gateways = [];
-async function gateway() {
-    const g = await startGateway({ apps, config });
-    gateways.push(g);
-    return g;
-}
+const gateway = gatewayFleet(test, { apps, config }, redis, rx);
 const gw1 = await gateway();
 const gw2 = await gateway();
-test.after(async () => {
-    for (const g of gateways) if (g.alive()) await g.stop();
-    await redis.stop();
-    await rx.stop();
-});
 
 const { table, account } = tally(); // counts of each event type, printed last
 const n = (name, channel) => hook.of(name, channel).length;

@@ -1,14 +1,18 @@
 // redis.mjs - real redis-server and redis-sentinel processes for the
 // distributed-mode tests (issue 5), on free loopback ports in a private temp
 // dir, without persistence (--save ''), stopped after the test. Commands go
-// through redis-cli. Every wait is a condition with a deadline.
+// through redis-cli. Every wait is a condition with a deadline. Also the
+// fleets of gateways on them, pusher-js on two gateways, and the wait for
+// delivery to resume after a Redis fault or a failover.
 
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { freePort, startGateway, waitUntil } from './harness.mjs';
+import {
+    connectClient, freePort, okJson, performance, startGateway, waitForEvent, waitUntil,
+} from './harness.mjs';
 
 const procs = new Set();
 process.on('exit', () => {
@@ -142,4 +146,71 @@ export async function gatewayPair(test, redisConfig, backend) {
         await backend.stop();
     });
     return [gw1, gw2];
+}
+
+/**
+ * A function starting one more gateway with startGateway(opts); after the
+ * file's tests every gateway still alive is stopped, then each of `backends`
+ * (a RedisProc, a sentinel set, a webhook receiver: anything with stop()).
+ */
+export function gatewayFleet(test, opts, ...backends) {
+    const gateways = [];
+    test.after(async () => {
+        for (const g of gateways) if (g.alive()) await g.stop();
+        for (const b of backends) await b.stop();
+    });
+    return async () => {
+        const g = await startGateway(opts);
+        gateways.push(g);
+        return g;
+    };
+}
+
+/** Resolves once `n` gateways subscribe to channel ch of `app` (database 1)
+ * in the Redis at `port`; fails after `timeout` ms. */
+export function subscribedIn(port, ch, n = 2, timeout = 3000, app = 'app1') {
+    const name = `mn:1:${app}:${ch}`;
+    return waitUntil(async () => (await numsub(port, name)) === n,
+        { timeout, what: `${n} Redis subscriber(s) of ${name} on port ${port}` });
+}
+
+/**
+ * pusher-js on gw1 and on gw2 (app `app`) subscribed to ch; resolves once
+ * both gateways subscribe to it in the Redis at `port`, with
+ * { a, b, ca, cb }: the clients and their channels.
+ */
+export async function clientsOnBoth(t, [gw1, gw2], ch, port, app = 'app1') {
+    const a = await connectClient(gw1, { t, app, name: 'on-gw1' });
+    const b = await connectClient(gw2, { t, app, name: 'on-gw2' });
+    const { channel: ca } = await a.subscribe(ch);
+    const { channel: cb } = await b.subscribe(ch);
+    await subscribedIn(port, ch, 2, 3000, app);
+    return { a, b, ca, cb };
+}
+
+/**
+ * After a Redis fault or a failover: triggers `event` on ch through rest
+ * (data {n}) every `every` ms until one is accepted and every channel of
+ * `channels` got it (within 1 s), or `timeout` passes (a test failure).
+ * Resolves { at: performance.now() at the delivery, refused: the triggers
+ * refused meanwhile }.
+ */
+export async function deliveredAgain(rest, ch, channels,
+    { event = 'resumed', timeout = 5000, every = 20,
+        what = 'a trigger accepted and delivered on both gateways' } = {}) {
+    let n = 0;
+    let refused = 0;
+    const at = await waitUntil(async () => {
+        const got = channels.map((c) => waitForEvent(c, event, 1000));
+        try {
+            await okJson(rest.trigger(ch, event, { n: ++n }));
+        } catch {
+            refused++;
+            got.forEach((p) => p.catch(() => {}));
+            return false;
+        }
+        await Promise.all(got);
+        return performance.now();
+    }, { timeout, every, what });
+    return { at, refused };
 }
