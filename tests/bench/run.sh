@@ -25,8 +25,9 @@
 #   MN_BENCH_OUT        also write the raw RESULT lines and tables here
 #   MNBENCH, MN_GATEWAY, MN_API  the binaries (default: the build tree's)
 #
-# Exit 0 when every run finished, 77 when nginx or its nchan module is
-# missing, 1 otherwise.
+# nginx-light, libnginx-mod-nchan and redis-server are installed with
+# apt-get when missing (MN_BENCH_NO_INSTALL=1: not). Exit 0 when every run
+# finished, 77 when nginx or its nchan module is still missing, 1 otherwise.
 set -u
 
 MNBENCH=${MNBENCH:-./tests/bench/mnbench}
@@ -58,6 +59,28 @@ stop_server() {
 for bin in "$MNBENCH" "$GATEWAY"; do
     [ -x "$bin" ] || { echo "run.sh: $bin not built" >&2; exit 99; }
 done
+
+# What the matrix runs against, installed from Debian's archive when missing
+# (as root or with sudo; MN_BENCH_NO_INSTALL=1 leaves the machine alone).
+missing=
+command -v nginx >/dev/null || missing="$missing nginx-light"
+[ -f "$NCHAN_SO" ] || missing="$missing libnginx-mod-nchan"
+command -v redis-server >/dev/null || missing="$missing redis-server"
+if [ -n "$missing" ] && [ "${MN_BENCH_NO_INSTALL:-0}" != 1 ]; then
+    sudo=
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    echo "run.sh: apt-get install$missing" >&2
+    # policy-rc.d: the packages' own services are not started.
+    rc_made=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null &&
+            $sudo chmod 755 /usr/sbin/policy-rc.d && rc_made=1
+    fi
+    { $sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+        $sudo apt-get install -y -q --no-install-recommends $missing; } >&2 ||
+        echo "run.sh: apt-get install failed" >&2
+    [ "$rc_made" = 1 ] && $sudo rm -f /usr/sbin/policy-rc.d
+fi
 case " $SERVERS " in
 *" nchan"*)
     if ! command -v nginx >/dev/null || [ ! -f "$NCHAN_SO" ]; then
