@@ -19,7 +19,8 @@
 #   MN_BENCH_SCENARIOS  scenarios to run (default: all, in this order)
 #                       fanout1k fanout10k channels batch idle idle50k
 #                       distributed fcgi
-#   MN_BENCH_SERVERS    servers (default: gateway nchan1 nchan2 floor; the
+#   MN_BENCH_SERVERS    servers (default: gateway gateway1 nchan1 nchan2 floor;
+#                       gateway1 is the gateway with "workers": 1; the
 #                       three scenarios above map gateway and nchan* to theirs)
 #   MN_BENCH_DURATION   seconds of publishing per step (default 5)
 #   MN_BENCH_OUT        also write the raw RESULT lines and tables here
@@ -34,7 +35,7 @@ MNBENCH=${MNBENCH:-./tests/bench/mnbench}
 GATEWAY=${MN_GATEWAY:-./micronotifier-gateway}
 API=${MN_API:-./micronotifier-api}
 SCENARIOS=${MN_BENCH_SCENARIOS:-"fanout1k fanout10k channels batch idle idle50k distributed fcgi"}
-SERVERS=${MN_BENCH_SERVERS:-"gateway nchan1 nchan2 floor"}
+SERVERS=${MN_BENCH_SERVERS:-"gateway gateway1 nchan1 nchan2 floor"}
 DUR=${MN_BENCH_DURATION:-5}
 NCHAN_SO=${NCHAN_SO:-/usr/lib/nginx/modules/ngx_nchan_module.so}
 srcdir=$(cd "$(dirname "$0")" && pwd)
@@ -150,13 +151,14 @@ gateway_conf() {
 EOF
 }
 
-# start_gateways N [redis]: N gateways (on a private Redis, database 1, with
-# "redis"); their ports in $port and their pids in $pids, comma-separated.
+# start_gateways N [redis|plain] [EXTRA]: N gateways (on a private Redis,
+# database 1, with "redis"), EXTRA more config members each followed by a
+# comma; their ports in $port and their pids in $pids, comma-separated.
 start_gateways() {
-    extra=
+    extra=${3:-}
     if [ "${2:-}" = redis ]; then
         start_redis || return 1
-        extra="
+        extra="$extra
     \"redis\": {\"address\": \"127.0.0.1:$rport\", \"database\": 1},"
     fi
     k=0
@@ -289,6 +291,8 @@ run_one() {
         port= pids= pub_port=
         case $srv in
         gateway) start_gateways 1 && break ;;
+        gateway1) start_gateways 1 plain '
+    "workers": 1,' && break ;;
         gw3) start_gateways 3 redis && break ;;
         dist) start_gateways 2 redis && pids="$pids,$redis_pid" && break ;;
         fcgi) start_fcgi && break ;;
@@ -303,7 +307,7 @@ run_one() {
         [ $tries -lt 3 ] || { echo "run.sh: $scen: cannot start $srv" >&2; return 1; }
     done
     case $srv in
-    gateway | gw3 | dist | fcgi) mode="--mode pusher --server-pid $pids" ;;
+    gateway | gateway1 | gw3 | dist | fcgi) mode="--mode pusher --server-pid $pids" ;;
     nchan*) mode="--mode nchan --server-pid $pids" ;;
     floor) mode="--mode floor" ;;
     esac
@@ -321,7 +325,10 @@ servers_of() {
     case $1 in
     idle50k | distributed | fcgi) ;;
     batch) # the floor has no batch either: only ours and nchan's one worker
-        for s in $SERVERS; do case $s in gateway | nchan1) echo "$s" ;; esac; done
+        for s in $SERVERS; do case $s in gateway | gateway1 | nchan1) echo "$s" ;; esac; done
+        return ;;
+    idle) # memory: one gateway set-up is enough
+        for s in $SERVERS; do [ "$s" = gateway1 ] || echo "$s"; done
         return ;;
     *) echo "$SERVERS"; return ;;
     esac

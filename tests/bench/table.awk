@@ -3,7 +3,9 @@
 # (MicroNotifier in one of its set-ups) and every other column is followed
 # by the ratio first / that one. A run whose generator was the bottleneck
 # shows "gen-bound" instead of its latencies. Two-MicroNotifier scenarios
-# (distributed, fcgi) also get the p99 difference to the standalone gateway.
+# (distributed, fcgi) also get the p99 difference to the standalone gateway,
+# and a scenario with the 1-worker gateway a like-for-like line against nchan
+# with as many workers.
 /^RESULT / {
     delete f
     for (i = 2; i <= NF; i++) {
@@ -57,6 +59,17 @@ function ratio(key, a, b, m,    x, y) {
     return sprintf("%.2f", x / y)
 }
 
+# "Like for like": ours against nchan with as many workers (threads or
+# processes), p99 and CPU per delivery, when both ran.
+function like(key, a, b, what) {
+    if (!has[key, a] || !has[key, b])
+        return
+    printf "Like for like, %s: p99 %s vs %s (%s), CPU per delivery %s vs %s us (%s)\n\n",
+        what, cell(key, a, "p99_us"), cell(key, b, "p99_us"), ratio(key, a, b, "p99_us"),
+        v[key, a, "us_per_delivery"], v[key, b, "us_per_delivery"],
+        ratio(key, a, b, "us_per_delivery")
+}
+
 function title(lab) {
     if (lab in names_srv)
         return names_srv[lab]
@@ -75,6 +88,7 @@ END {
     names["kib_per_conn"] = "server RSS KiB/connection"; names["ready"] = "connections held"
     names["refused"] = "connections refused or failed"
     names_srv["gateway"] = "MicroNotifier"
+    names_srv["gateway1"] = "MicroNotifier 1 worker"
     names_srv["gw3"] = "MicroNotifier, 3 gateways on Redis"
     names_srv["dist"] = "MicroNotifier, 2 gateways on Redis"
     names_srv["fcgi"] = "MicroNotifier, REST via nginx + FastCGI"
@@ -125,6 +139,10 @@ END {
             print line " |"
         }
         print ""
+        if (kr[2] != 0) {
+            like(key, "gateway1", "nchan1", "1 worker each")
+            like(key, "gateway", "nchan2", "2 workers each")
+        }
         if (first != "gateway" && has[key, "gateway"] && kr[2] != 0 &&
             v[key, first, "gen_bound"] + 0 == 0 && v[key, "gateway", "gen_bound"] + 0 == 0)
             printf "p99 %s minus the standalone gateway's: %s\n\n", title(first),
