@@ -218,6 +218,9 @@ hub_cluster_on_change(void *arg, const struct redisReply *reply)
     } else if (strcmp(status, "unregistered") == 0) {
         h->cl.resync = true; /* the next beat tells lost from dead */
         h->cl.next_beat_ms = 0;
+        /* The script published no snapshot: none will come. */
+        if (r->token)
+            hub_cluster_join_failed_locked(h, r->token);
     } else {
         if (strcmp(r->op, "sync") == 0)
             h->cl.registered = true;

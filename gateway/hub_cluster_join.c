@@ -4,9 +4,11 @@
  * sees it in order with the channel's events, so the subscriber gets
  * exactly what happened after it (hub->seq at that point). The snapshot is
  * asked for once the channel's SUBSCRIBE is live; without an answer within
- * SNAPSHOT_MS (or with Redis away) the joiner is answered from local state,
- * and a snapshot saying the presence channel is full refuses it. Does not
- * tell Redis about counts and members (hub_cluster.c). */
+ * SNAPSHOT_MS (at once when none can come: Redis away, or not knowing the
+ * node) the joiner is answered from local state, and a snapshot saying the
+ * presence channel is full refuses it. Counts and members go to Redis from
+ * hub_cluster.c; a snapshot request only says again that the node holds
+ * its joiner. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -97,19 +99,28 @@ hub_cluster_join_failed_locked(struct hub *h, uint64_t token)
     }
 }
 
-/* Lock held: asks for j's snapshot. */
+/* Lock held: asks for j's snapshot. May answer j at once (Redis away),
+ * which frees it and removes it from h->cl.joins. */
 static void
 ask_snapshot(struct hub *h, struct cjoin *j)
 {
     struct cluster_cmd c = {0};
     struct creq *r = hub_cluster_req(h, "snapshot");
+    const struct hchan *ch = map_get(&h->apps[j->app].chans, j->chan, j->clen);
+    const struct hmember *m =
+        ch && j->user ? map_get(&ch->members, j->user, j->ulen) : NULL;
 
     j->sent = true;
     r->token = j->token;
     hub_cluster_start(h, &c, "sub", false);
-    cluster_cmd_sub(&c, h->cfg->apps[j->app].id, j->chan, j->clen, -1, -1, j->user,
-                    j->user ? j->ulen : 0, NULL, 0, j->token,
-                    chan_is_cache(j->chan, j->clen), !h->cl.registered, 0);
+    /* The request says again that this node holds the joiner (a repeat
+     * changes nothing): the member's own "sub" may never have reached
+     * Redis (sent before the link was up), and the snapshot must not
+     * refuse a joiner Redis was never told about. */
+    cluster_cmd_sub(&c, h->cfg->apps[j->app].id, j->chan, j->clen, -1, m ? 1 : -1,
+                    j->user, j->user ? j->ulen : 0, m ? m->info : NULL,
+                    m ? m->info_len : 0, j->token, chan_is_cache(j->chan, j->clen),
+                    !h->cl.registered, m ? h->cfg->apps[j->app].max_presence_members : 0);
     if (hub_cluster_send(h, &c, hub_cluster_on_change, r) <
         0) /* Redis away: this node's view */
         hub_cluster_join_failed_locked(h, j->token);
@@ -144,22 +155,31 @@ hub_cluster_join_locked(struct hub *h, size_t app, const char *chan, size_t clen
 void
 hub_cluster_confirmed_locked(struct hub *h, size_t app, const char *chan, size_t clen)
 {
-    size_t bucket = 0;
+    size_t bucket = 0, n = 0;
     struct map_node *it = NULL;
     struct hchan *ch = map_get(&h->apps[app].chans, chan, clen);
+    struct cjoin **due;
 
     if (ch && ch->count_deferred) {
         ch->count_deferred = false;
         hub_cluster_sub_locked(h, app, chan, clen, ch->subs, -1, NULL, 0, NULL, 0);
     }
-
+    if (h->cl.joins.count == 0)
+        return;
+    /* Gathered first: ask_snapshot may answer a join at once (the link is
+     * not up yet: SUBSCRIBE confirmations can come before the PING that
+     * makes it up) and remove it from the map, which map_next forbids. */
+    due = xcalloc(h->cl.joins.count, sizeof(*due));
     while (map_next(&h->cl.joins, &bucket, &it)) {
         struct cjoin *j = it->val;
 
         if (!j->sent && j->app == app && j->clen == clen &&
             memcmp(j->chan, chan, clen) == 0)
-            ask_snapshot(h, j);
+            due[n++] = j;
     }
+    for (size_t i = 0; i < n; i++)
+        ask_snapshot(h, due[i]); /* frees only due[i], if anything */
+    free(due);
 }
 
 void

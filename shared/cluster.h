@@ -84,8 +84,8 @@ void cluster_cmd_free(struct cluster_cmd *c);
 const char *cluster_sha(void);
 
 /* "sub" (fresh: the node never registered; this registers it; max_members:
- * a presence channel's limit, 0 none; a snapshot with member -1 and user
- * names the joiner, and says 'f' when the node does not hold it): node's subscriber count
+ * a presence channel's limit, 0 none; a snapshot with a user names the
+ * joiner, and says 'f' when the node does not hold it): node's subscriber count
  * of chan becomes count (-1: unchanged); member (-1: not a presence change, 0: the node
  * no longer holds user, 1: it holds user, with info, a JSON text, "null" when NULL);
  * token non-zero: publish the joiner's snapshot to the node's own name (cache: a cache

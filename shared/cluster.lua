@@ -225,8 +225,9 @@ if op == 'sub' then
     -- app, chan, count ('-': unchanged), member ('-' none, '1' present, '0' absent), user,
     -- info, join token ('' none), cache ('1': a cache channel's join), fresh
     -- ('1': the node never registered yet; it does now), the most members
-    -- ('' no limit). A join's snapshot names the user (member '-'): if the
-    -- node does not hold it (the channel was full), the snapshot says 'f'.
+    -- ('' no limit). A join's snapshot names the user (member '1' again, or
+    -- '-' when the node no longer holds it): if the node does not hold it
+    -- (the channel was full), the snapshot says 'f'.
     local app, chan = ARGV[4], ARGV[5]
     if not may_change(ARGV[12]) then
         return {'unregistered'}
@@ -239,7 +240,7 @@ if op == 'sub' then
         not set_member(node, app, chan, ARGV[8], ARGV[9], ARGV[7] == '1', tonumber(ARGV[13])) then
         status = 'full'
     end
-    if ARGV[10] ~= '' and ARGV[7] == '-' and ARGV[8] ~= '' and
+    if ARGV[10] ~= '' and ARGV[8] ~= '' and
         redis.call('HEXISTS', P .. '#node:' .. node, 'm\0' .. app .. '\0' .. chan .. '\0' .. ARGV[8]) == 0 then
         redis.call('PUBLISH', P .. '#node:' .. node, ARGV[10] .. '\nf')
     elseif ARGV[10] ~= '' then
