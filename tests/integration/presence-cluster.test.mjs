@@ -5,7 +5,8 @@
 // with kill -9 (member_removed to every survivor and a clean GET /users
 // within node-timeout + 3 s), a graceful stop (gone within 2 s), FLUSHALL
 // (re-registered within 3 s, no member_removed to clients), a member's
-// connections on both gateways counted once. Every presence test ends with
+// connections on both gateways counted once, a join on a gateway whose link
+// to Redis is not up yet answered within 2 s. Every presence test ends with
 // the convergence check: each subscriber's member list = GET /users = the
 // users actually connected.
 import test from 'node:test';
@@ -13,9 +14,9 @@ import assert from 'node:assert/strict';
 
 import {
     connectClient, rawConnect, waitForEvent, okJson, uniq, waitUntil, performance,
-    defaultApps, delay,
+    defaultApps, delay, startGateway,
 } from '../lib/harness.mjs';
-import { startRedis, cli, gatewayFleet } from '../lib/redis.mjs';
+import { startRedis, cli, gatewayFleet, gatedProxy } from '../lib/redis.mjs';
 import { rawSignin } from '../lib/signin.mjs';
 import { user, users, member, memberIds, converged } from '../lib/cluster.mjs';
 
@@ -285,6 +286,59 @@ test('FLUSHALL: gateways re-register within 3 s and clients hear of no departure
     [a, b].forEach((m, i) => assert.equal(
         m.channel.inbox.filter((e) => e.event === 'pusher:member_removed', from[i]).length, 0,
         `${m.id} was told of no departure`));
+});
+
+test('a join on a just-started gateway is answered within 2 s, whichever of its Redis connections answers first (8 rounds)', async (t) => {
+    // A proxy holds back Redis's answers so that each round hits one order
+    // for certain. 'confirmed first': the channel's SUBSCRIBE is confirmed
+    // before the PING that makes the link up (the join cannot ask for a
+    // snapshot; the build without the fix crashed here). 'up first': the link
+    // comes up after the member was added (so Redis never heard of it) and
+    // before the SUBSCRIBE is confirmed (the snapshot refused the joiner as
+    // "channel full").
+    const proxy = await gatedProxy(redis.port);
+    t.after(() => proxy.close());
+    const opts = {
+        apps: [...defaultApps(), counted, watchApp, small],
+        config: { redis: { ...redisConfig.redis, address: `127.0.0.1:${proxy.port}` } },
+    };
+    const ch = uniq('presence-fresh-');
+    const watcher = await member(t, gw1, ch, 'watcher');
+    const ids = [];
+    for (let round = 0; round < 8; round++) {
+        const upFirst = round % 2 === 1;
+        const id = `fresh${round}`;
+        ids.push(id);
+        proxy.hold('pub');
+        if (upFirst) proxy.hold('sub');
+        const gw = await startGateway(opts);
+        try {
+            const c = await connectClient(gw, { t, presence: user(id), name: `${id}@${gw.port}` });
+            const t0 = performance.now();
+            const joined = c.subscribe(ch, 2000);
+            await proxy.seen('sub', `mn:1:app1:${ch}`);
+            if (upFirst) await proxy.seen('pub', '+PONG');
+            proxy.release('pub');
+            proxy.release('sub');
+            const { channel } = await joined;
+            t.diagnostic(`round ${round} (${upFirst ? 'up first' : 'confirmed first'}): ` +
+                `answered after ${(performance.now() - t0).toFixed(0)} ms`);
+            assert.ok(memberIds(channel).includes(id), `round ${round}: the joiner is a member`);
+            await converged(ch, [watcher], ['watcher', id], [gw1, gw2]);
+            c.close();
+        } finally {
+            proxy.release('pub');
+            proxy.release('sub');
+            await gw.stop();
+        }
+        await converged(ch, [watcher], ['watcher'], [gw1, gw2]);
+    }
+    const count = (ev, id) =>
+        watcher.channel.inbox.filter((e) => e.event === ev && e.data.id === id).length;
+    for (const id of ids) {
+        assert.equal(count('pusher:member_added', id), 1, `one member_added for ${id}`);
+        assert.equal(count('pusher:member_removed', id), 1, `one member_removed for ${id}`);
+    }
 });
 
 test('membership churn across both gateways (PR8, reduced): converged at each checkpoint, no key left', async (t) => {

@@ -3,15 +3,18 @@
 // dir, without persistence (--save ''), stopped after the test. Commands go
 // through redis-cli. Every wait is a condition with a deadline. Also the
 // fleets of gateways on them, pusher-js on two gateways, and the wait for
-// delivery to resume after a Redis fault or a failover.
+// delivery to resume after a Redis fault or a failover; a proxy that holds
+// back Redis's answers on a gateway's command or pub/sub connection.
 
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
 import {
-    connectClient, freePort, okJson, performance, startGateway, waitForEvent, waitUntil,
+    connectClient, freePort, okJson, performance, raceTimeout, startGateway, waitForEvent,
+    waitUntil,
 } from './harness.mjs';
 
 const procs = new Set();
@@ -213,4 +216,85 @@ export async function deliveredAgain(rest, ch, channels,
         return performance.now();
     }, { timeout, every, what });
     return { at, refused };
+}
+
+/**
+ * A TCP proxy to the Redis on `port` that can hold back what Redis answers
+ * on a gateway's pub/sub connections (kind 'sub': their first command is
+ * SUBSCRIBE) or on its command connections ('pub': anything else), in order,
+ * until released; what the gateway sends always goes through at once.
+ * hold(kind) and release(kind) (flushes what was held); seen(kind, text,
+ * timeout) resolves once Redis's answers on a connection of that kind, held
+ * or not, include text, and rejects after timeout ms; close().
+ */
+export async function gatedProxy(port) {
+    const listen = await freePort();
+    const conns = new Set(); // {down, up, kind, held: [], got: ''}
+    const held = new Set();
+    const waiters = new Set(); // {kind, text, resolve}
+    const check = () => {
+        for (const w of waiters) {
+            if ([...conns].some((c) => c.kind === w.kind && c.got.includes(w.text))) {
+                waiters.delete(w);
+                w.resolve();
+            }
+        }
+    };
+    const server = net.createServer((down) => {
+        const c = { down, up: net.connect(port, '127.0.0.1'), kind: null, held: [], got: '' };
+        conns.add(c);
+        down.on('data', (d) => {
+            c.kind ??= /^\*\d+\r\n\$9\r\nSUBSCRIBE\r\n/i.test(d.toString('latin1'))
+                ? 'sub' : 'pub';
+            c.up.write(d);
+        });
+        c.up.on('data', (d) => {
+            c.got += d.toString('latin1');
+            if (held.has(c.kind)) c.held.push(d);
+            else down.write(d);
+            check();
+        });
+        for (const [x, y] of [[down, c.up], [c.up, down]]) {
+            x.on('error', () => y.destroy());
+            x.on('close', () => {
+                y.destroy();
+                conns.delete(c);
+            });
+        }
+    });
+    await new Promise((resolve) => server.listen(listen, '127.0.0.1', resolve));
+    return {
+        port: listen,
+        hold(kind) {
+            held.add(kind);
+        },
+        release(kind) {
+            held.delete(kind);
+            for (const c of conns) {
+                if (c.kind !== kind) continue;
+                for (const d of c.held.splice(0)) c.down.write(d);
+            }
+        },
+        seen(kind, text, timeout = 3000) {
+            const w = { kind, text };
+            const p = new Promise((resolve) => {
+                w.resolve = resolve;
+            });
+            waiters.add(w);
+            check();
+            return raceTimeout(p, timeout, 'timeout').then((r) => {
+                waiters.delete(w);
+                if (r === 'timeout') {
+                    throw new Error(`${text} not seen on a ${kind} connection in ${timeout} ms`);
+                }
+            });
+        },
+        close() {
+            for (const c of conns) {
+                c.down.destroy();
+                c.up.destroy();
+            }
+            server.close();
+        },
+    };
 }
