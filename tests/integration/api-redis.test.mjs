@@ -1,6 +1,7 @@
 // api-redis.test.mjs - micronotifier-api in distributed mode (issue 5): the
 // daemon talks to Redis itself (no local-socket), behind a real lighttpd
-// (FastCGI, root) and nginx (SCGI, under /pusher), in front of two gateways on
+// (FastCGI, root), nginx (SCGI, under /pusher) and Apache (FastCGI, under
+// /pusher), in front of two gateways on
 // one real redis-server (database 1, node-heartbeat 1, node-timeout 5). The
 // `pusher` library triggers through the web servers: events reach pusher-js
 // on both gateways; socket_id exclusion; a cache channel's last event is
@@ -60,10 +61,12 @@ const redisConfig = {
 const { gw1, gw2, daemon, dir: apiDir } = await fleet(redisConfig);
 const lighttpd = await startWebServer('lighttpd', 'fastcgi', 'root', daemon.fastcgi);
 const nginx = await startWebServer('nginx', 'scgi', 'prefix', daemon.scgi);
+const apache = await startWebServer('apache', 'fastcgi', 'prefix', daemon.fastcgi);
 const app = gw1.app('app1');
 const countedApp = gw1.app('counted');
 const viaLighttpd = lighttpd.rest(app);
 const viaNginx = nginx.rest(app);
+const viaApache = apache.rest(app);
 
 /** Stops each of procs in turn, all of them even when one fails; throws the
  * first failure (a daemon that died, or exited other than 0, or a sanitizer
@@ -82,7 +85,7 @@ async function stopAll(procs) {
 
 test.after(async () => {
     try {
-        await stopAll([nginx, lighttpd, daemon, gw1, gw2, redis]);
+        await stopAll([apache, nginx, lighttpd, daemon, gw1, gw2, redis]);
     } finally {
         fs.rmSync(apiDir, { recursive: true, force: true });
     }
@@ -135,10 +138,11 @@ test('--check-config: redis without local-socket is valid; neither is refused', 
     }
 });
 
-test('triggers through lighttpd and nginx reach pusher-js on both gateways', async (t) => {
+test('triggers through lighttpd, nginx and Apache reach pusher-js on both gateways', async (t) => {
     const ch = uniq('api-news-');
     const { ca, cb } = await clientsOnGateways(t, ch);
-    for (const [rest, via] of [[viaLighttpd, 'lighttpd'], [viaNginx, 'nginx']]) {
+    for (const [rest, via] of [[viaLighttpd, 'lighttpd'], [viaNginx, 'nginx'],
+        [viaApache, 'apache']]) {
         const got = [waitForEvent(ca, 'ev', 2000), waitForEvent(cb, 'ev', 2000)];
         assert.deepEqual(await okJson(rest.trigger(ch, 'ev', { via })), {});
         for (const g of got) assert.deepEqual((await g).data, { via });
@@ -234,7 +238,7 @@ test('channel queries through the api equal both gateways\' own answers', async 
         const want = await signedHttp(gw1, a, method, apiPath, { params });
         sameAnswer(await signedHttp(gw2, a, method, apiPath, { params }), want,
             `gw2 vs gw1: ${apiPath} ${JSON.stringify(params)}`);
-        for (const ws of [lighttpd, nginx]) {
+        for (const ws of [lighttpd, nginx, apache]) {
             sameAnswer(await signedHttp(ws.target, a, method, apiPath, { params }), want,
                 `${ws.name} vs gw1: ${apiPath} ${JSON.stringify(params)}`);
         }
