@@ -10,7 +10,11 @@
 // both gateways' own answers byte for byte; terminate_connections closes a
 // user's connections on both gateways; garbage on the daemon's sockets
 // leaves it serving; Redis hung or stopped: 503 within about 1 s, and after
-// Redis returns, 200 and delivery within 2 s. Then through Sentinel: kill -9
+// Redis returns, 200 and delivery within 2 s; Redis restarted under a trigger
+// every 10 ms: the daemon answers 503 until both gateways are subscribed again
+// (its settle), so every trigger answered 200 reaches both gateways' subscribers
+// exactly once (prints the losses, the 503s and the settle's line). Then
+// through Sentinel: kill -9
 // of the master, the daemon's triggers are accepted and delivered again
 // within 5 s.
 import test from 'node:test';
