@@ -16,8 +16,16 @@
  * Any I/O error, or an error reply other than NOSCRIPT, drops the
  * connection and every idle one (the master may have moved: with Sentinel
  * the next connection asks again); reconnection is lazy, so the first
- * request after Redis returns is served. Does not own the names, envelope
- * or Lua calls (cluster.c) nor the REST rules (rest.c). */
+ * request after Redis returns is served. Then (also after a stale idle
+ * connection or a new master's address) the link is settling, as a
+ * gateway's is after an outage: a trigger first asks cluster.lua's "ready"
+ * whether every live gateway is subscribed again, and answers 503 until it
+ * is or SETTLE_MAX_MS have passed since the link came back, so no gateway
+ * still resubscribing misses an accepted event. The floor of live gateways
+ * (for a Redis that came back empty) is PUBSUB NUMSUB of #ctl, sampled at
+ * most once per LIVE_EVERY_MS in a healthy trigger's own pipeline. Does not
+ * own the names, envelope or Lua calls (cluster.c) nor the REST rules
+ * (rest.c). */
 #include "bus.h"
 
 #include <errno.h>
@@ -45,6 +53,9 @@
 #define RECHECK_MS 1000 /* Sentinel: how long a master's address is trusted */
 #define RETRY_MS 100    /* Sentinel, no master found: asked again after */
 #define ADDR_MAX 256
+/* After the link came back: the longest wait for the gateways (as theirs). */
+#define SETTLE_MAX_MS 2000
+#define LIVE_EVERY_MS 1000 /* the live gateways' count, sampled by a trigger */
 
 struct bus_cluster {
     struct bus base;
@@ -61,6 +72,13 @@ struct bus_cluster {
     uint64_t fail_ms; /* when they last named none (no address known) */
     size_t sentinel_next;
     bool down; /* the last call failed: log the way back once */
+    /* The settle after an outage: set by a failure, a stale idle connection
+     * or a moved master; cleared by a "ready" of 1 or SETTLE_MAX_MS. */
+    bool settling;
+    uint64_t back_ms; /* when a connection worked again (0: not yet) */
+    unsigned refused; /* triggers answered 503 meanwhile (logged at the end) */
+    unsigned live;    /* gateways subscribed to #ctl, last seen while settled */
+    uint64_t live_ms; /* when live was last asked */
 };
 
 /* One call's connection. */
@@ -87,6 +105,24 @@ note_state(struct bus_cluster *b, bool up, const char *why)
         log_info("bus: Redis reachable again addr=%s", b->cfg->redis.address);
     else
         log_warn("bus: Redis unreachable addr=%s: %s", b->cfg->redis.address, why);
+}
+
+/* Lock held: the link was lost (or may have been: a stale connection, a
+ * new master), so once it works again the gateways may still be
+ * resubscribing; the window of SETTLE_MAX_MS starts when it does. */
+static void
+settle_start_locked(struct bus_cluster *b)
+{
+    b->settling = true;
+    b->back_ms = 0;
+}
+
+static void
+settle_start(struct bus_cluster *b)
+{
+    pthread_mutex_lock(&b->lock);
+    settle_start_locked(b);
+    pthread_mutex_unlock(&b->lock);
 }
 
 /* An idle connection must have nothing to read: EOF or stray bytes mean it
@@ -116,6 +152,10 @@ take_idle(struct bus_cluster *b, unsigned *gen)
         pthread_mutex_unlock(&b->lock);
         if (c == NULL || (!old && !stale(c)))
             return c;
+        /* Closed under us (a Redis restarted between two calls): the
+         * gateways are reconnecting too. */
+        if (!old)
+            settle_start(b);
         redisFree(c);
     }
 }
@@ -163,6 +203,7 @@ master_addr(struct bus_cluster *b, char *host, int *port, unsigned *gen)
         moved = b->have_addr && (strcmp(b->host, host) != 0 || b->port != *port);
         if (moved) {
             b->gen++; /* the connections to the former master are dropped */
+            settle_start_locked(b);
             log_info("bus: Redis master moved addr=%s:%d", host, *port);
         }
         memcpy(b->host, host, ADDR_MAX);
@@ -250,11 +291,15 @@ link_close(struct link *l, bool ok)
         b->idle_gen[b->nidle] = l->gen;
         b->idle[b->nidle++] = l->c;
         l->c = NULL;
-    } else if (!ok && l->gen == b->gen) {
-        b->gen++;
-        b->have_addr = false;
-        while (b->nidle)
-            drop[n++] = b->idle[--b->nidle];
+    } else if (!ok) {
+        /* Any failure: the link is not back yet (again). */
+        settle_start_locked(b);
+        if (l->gen == b->gen) {
+            b->gen++;
+            b->have_addr = false;
+            while (b->nidle)
+                drop[n++] = b->idle[--b->nidle];
+        }
     }
     pthread_mutex_unlock(&b->lock);
     redisFree(l->c);
@@ -438,6 +483,126 @@ stats_of(const struct rest_query *q, const redisReply *r, size_t pairs)
     return st;
 }
 
+/* --- the settle after an outage --- */
+
+/* Ends the settle (once, whichever thread gets here first) and logs it as a
+ * gateway does: ready, or SETTLE_MAX_MS passed without it. */
+static void
+settle_end(struct bus_cluster *b, bool ready, uint64_t now)
+{
+    uint64_t ms;
+    unsigned refused, live;
+
+    pthread_mutex_lock(&b->lock);
+    if (!b->settling || b->back_ms == 0) {
+        pthread_mutex_unlock(&b->lock);
+        return;
+    }
+    b->settling = false;
+    ms = now - b->back_ms;
+    refused = b->refused;
+    b->refused = 0;
+    live = b->live;
+    b->live_ms = 0; /* ask again at the next trigger */
+    pthread_mutex_unlock(&b->lock);
+    if (ready)
+        log_warn("bus: every live gateway is subscribed again after %llu ms; triggers "
+                 "accepted; refused while the gateways resubscribed=%u live_before=%u",
+                 (unsigned long long)ms, refused, live);
+    else
+        log_warn("bus: not every live gateway subscribed again within %d ms; triggers "
+                 "accepted; refused while the gateways resubscribed=%u live_before=%u",
+                 SETTLE_MAX_MS, refused, live);
+}
+
+/* Whether a trigger may publish on l (open): 1 when the link is settled, or
+ * settles now (cluster.lua's "ready" says every live gateway, at least as
+ * many as were subscribed before the outage, is subscribed to #ctl again;
+ * or SETTLE_MAX_MS passed since the link came back); 0 when the gateways
+ * may still be resubscribing (refused, counted); -1 when "ready" failed
+ * (l->why set). Settled, it costs no round trip. */
+static int
+settle_check(struct bus_cluster *b, struct link *l)
+{
+    struct cluster_cmd c = {0};
+    redisReply *r = NULL;
+    uint64_t now = mn_now_ms(), back;
+    unsigned live;
+    bool ready;
+
+    pthread_mutex_lock(&b->lock);
+    if (!b->settling) {
+        pthread_mutex_unlock(&b->lock);
+        return 1;
+    }
+    if (b->back_ms == 0)
+        b->back_ms = now; /* the first call with a working connection */
+    back = b->back_ms;
+    live = b->live;
+    pthread_mutex_unlock(&b->lock);
+    if (now - back >= SETTLE_MAX_MS) {
+        settle_end(b, false, now);
+        return 1;
+    }
+    cluster_cmd_start(&c, "ready", b->cfg->redis.database, NULL, false);
+    cluster_cmd_addu(&c, (uint64_t)b->cfg->redis.node_timeout * 1000);
+    cluster_cmd_addu(&c, live);
+    if (pipeline(l, &c, 1, &r) < 0) {
+        cluster_cmd_free(&c);
+        return -1;
+    }
+    cluster_cmd_free(&c);
+    ready = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    freeReplyObject(r);
+    if (ready) {
+        settle_end(b, true, mn_now_ms());
+        return 1;
+    }
+    pthread_mutex_lock(&b->lock);
+    b->refused++;
+    pthread_mutex_unlock(&b->lock);
+    return 0;
+}
+
+/* When due (settled, at most once per LIVE_EVERY_MS), makes c ask how many
+ * gateways are subscribed to #ctl, in the trigger's own pipeline (no round
+ * trip of its own); returns whether it did. */
+static bool
+live_cmd(struct bus_cluster *b, struct cluster_cmd *c)
+{
+    struct buf name = BUF_INIT;
+    uint64_t now = mn_now_ms();
+    bool due;
+
+    pthread_mutex_lock(&b->lock);
+    due = !b->settling && now - b->live_ms >= LIVE_EVERY_MS;
+    if (due)
+        b->live_ms = now;
+    pthread_mutex_unlock(&b->lock);
+    if (!due)
+        return false;
+    cluster_ctl_name(&name, b->cfg->redis.database);
+    cluster_cmd_add(c, "PUBSUB", 6);
+    cluster_cmd_add(c, "NUMSUB", 6);
+    cluster_cmd_add(c, buf_data(&name), name.len);
+    buf_free(&name);
+    return true;
+}
+
+/* PUBSUB NUMSUB #ctl's answer r: the live gateways, kept as the floor of
+ * the next settle unless the link was lost meanwhile. */
+static void
+live_note(struct bus_cluster *b, const redisReply *r)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[1]->type != REDIS_REPLY_INTEGER || r->element[1]->integer < 0)
+        return;
+    pthread_mutex_lock(&b->lock);
+    if (!b->settling)
+        b->live = (unsigned)r->element[1]->integer;
+    pthread_mutex_unlock(&b->lock);
+}
+
 static void
 do_publish(struct bus_cluster *b, const struct rest_query *q, rest_answer_fn *done,
            void *arg)
@@ -448,14 +613,15 @@ do_publish(struct bus_cluster *b, const struct rest_query *q, rest_answer_fn *do
     redisReply **replies;
     struct link l;
     size_t pairs = 0, n = 0;
-    bool info = false, ok;
+    bool info = false, live, ok;
+    int go = 0;
 
     for (size_t e = 0; e < q->nevents; e++) {
         pairs += q->events[e].nchannels;
         info |= q->events[e].info != 0;
     }
-    cmds = xcalloc(pairs + 1, sizeof(*cmds));
-    replies = xcalloc(pairs + 1, sizeof(*replies));
+    cmds = xcalloc(pairs + 2, sizeof(*cmds));
+    replies = xcalloc(pairs + 2, sizeof(*replies));
     for (size_t e = 0; e < q->nevents; e++)
         for (size_t c = 0; c < q->events[e].nchannels; c++)
             publish_cmd(&cmds[n++], b->cfg, q->app, &q->events[e],
@@ -471,19 +637,28 @@ do_publish(struct bus_cluster *b, const struct rest_query *q, rest_answer_fn *do
                                 strlen(q->events[e].channels[c]));
         n++;
     }
-    ok = link_open(b, &l) == 0 && put_caches(&l, q) == 0 &&
-         pipeline(&l, cmds, n, replies) == 0;
-    for (size_t i = 0; ok && i < pairs; i++)
+    /* Settling: "ready" first, on the same connection; refused, nothing is
+     * sent (the link works: ok for the pool and the log). */
+    ok = link_open(b, &l) == 0 && (go = settle_check(b, &l)) >= 0;
+    live = ok && go && live_cmd(b, &cmds[n]);
+    n += live; /* its answer is the last */
+    ok = ok && (!go || (put_caches(&l, q) == 0 && pipeline(&l, cmds, n, replies) == 0));
+    for (size_t i = 0; ok && go && i < pairs; i++)
         ok = replies[i]->type == REDIS_REPLY_INTEGER;
     link_close(&l, ok);
     note_state(b, ok, l.why ? l.why : "unexpected reply");
-    if (ok && info) {
+    if (ok && go && live)
+        live_note(b, replies[n - 1]);
+    if (ok && go && info) {
         st = stats_of(q, replies[pairs], pairs);
         ans.chans = st;
         ans.nchans = pairs;
     }
-    if (ok)
+    if (ok && go)
         done(arg, &ans);
+    else if (ok)
+        answer_error(done, arg, 503,
+                     "Redis is back; waiting for the gateways to resubscribe");
     else
         answer_error(done, arg, 503, "Redis is unreachable: the event was not published");
     if (st)

@@ -10,7 +10,11 @@
 // both gateways' own answers byte for byte; terminate_connections closes a
 // user's connections on both gateways; garbage on the daemon's sockets
 // leaves it serving; Redis hung or stopped: 503 within about 1 s, and after
-// Redis returns, 200 and delivery within 2 s. Then through Sentinel: kill -9
+// Redis returns, 200 and delivery within 2 s; Redis restarted under a trigger
+// every 10 ms: the daemon answers 503 until both gateways are subscribed again
+// (its settle), so every trigger answered 200 reaches both gateways' subscribers
+// exactly once (prints the losses, the 503s and the settle's line). Then
+// through Sentinel: kill -9
 // of the master, the daemon's triggers are accepted and delivered again
 // within 5 s.
 import test from 'node:test';
@@ -366,6 +370,124 @@ test('Redis stopped: the api answers 503 within 1 s; Redis back: 200 and deliver
     assert.ok(ms <= 2000, `resumed after ${ms.toFixed(0)} ms`);
     assert.match(daemon.stderr, /Redis unreachable/);
     assert.match(daemon.stderr, /Redis reachable again/);
+});
+
+/**
+ * Sequence-numbered triggers of `ev` on ch through rest (the `pusher`
+ * library), one every `every` ms; each answer recorded in records ({seq,
+ * sentAt, answeredAt, status, body}). okSince(t): how many sent at or after
+ * t were answered 200; stop() resolves once every trigger is answered.
+ */
+function steadyTriggers(rest, ch, every = 10) {
+    const records = [];
+    const pending = new Set();
+    const timer = setInterval(() => {
+        const rec = { seq: records.length + 1, sentAt: performance.now() };
+        records.push(rec);
+        const p = rest.trigger(ch, 'ev', { seq: rec.seq })
+            .then((res) => [res.status, ''], (e) => [e.status ?? `error ${e.message}`,
+                String(e.body ?? '')])
+            .then(([status, body]) => {
+                Object.assign(rec, { status, body, answeredAt: performance.now() });
+                pending.delete(p);
+            });
+        pending.add(p);
+    }, every);
+    return {
+        records,
+        okSince: (t0) => records.filter((r) => r.sentAt >= t0 && r.status === 200).length,
+        async stop() {
+            clearInterval(timer);
+            while (pending.size) await Promise.all([...pending]);
+        },
+    };
+}
+
+/**
+ * Once every trigger of load answered 200 reached each of chans (or 3 s
+ * passed): per channel, the 200s it never got and the events it got more
+ * than once; and the 503s by text.
+ */
+async function deliveryFigures(load, chans) {
+    const accepted = load.records.filter((r) => r.status === 200).map((r) => r.seq);
+    const seen = (c) => {
+        const m = new Map();
+        for (const it of c.inbox.items) {
+            if (it.event === 'ev') m.set(it.data.seq, (m.get(it.data.seq) || 0) + 1);
+        }
+        return m;
+    };
+    await waitUntil(() => chans.every((c) => accepted.every((q) => seen(c).has(q))),
+        { timeout: 3000, what: 'every trigger answered 200 at every subscriber' })
+        .catch(() => {}); // counted below
+    const per = chans.map((c) => {
+        const m = seen(c);
+        return {
+            lost: accepted.filter((q) => !m.has(q)),
+            twice: [...m].filter(([, n]) => n > 1).map(([q]) => q),
+        };
+    });
+    const refused = (re) => load.records.filter((r) => r.status === 503 && re.test(r.body))
+        .length;
+    return {
+        accepted: accepted.length,
+        per,
+        down: refused(/Redis is unreachable/),
+        back: refused(/Redis is back/),
+        other: load.records.filter((r) => r.status !== 200 && r.status !== 503).length,
+    };
+}
+
+/** The daemon's settle line after offset `from` of its stderr: { ms, refused,
+ * ready } or null. */
+function settleLine(from) {
+    const m = /bus: (every live gateway is subscribed again after|not every live gateway subscribed again within) (\d+) ms; triggers accepted; refused while the gateways resubscribed=(\d+)/
+        .exec(daemon.stderr.slice(from));
+    return m && { ready: m[1].startsWith('every'), ms: Number(m[2]), refused: Number(m[3]) };
+}
+
+test('Redis restarted under a steady stream of api triggers: every trigger answered 200 reaches both gateways exactly once', async (t) => {
+    const ch = uniq('api-settle-');
+    const { a, b, ca, cb } = await clientsOnGateways(t, ch);
+    const load = steadyTriggers(viaLighttpd, ch, 10);
+    const logFrom = daemon.stderr.length;
+    let back;
+    try {
+        const t0 = performance.now();
+        await waitUntil(() => load.okSince(t0) >= 50,
+            { timeout: 5000, what: '50 triggers accepted before the outage' });
+        await redis.stop();
+        const stopped = performance.now();
+        // Down long enough for the gateways' reconnection back-off to grow.
+        await waitUntil(() => load.records.filter((r) => r.sentAt >= stopped &&
+            r.status === 503).length >= 30, { timeout: 3000, what: '30 503s while Redis is stopped' });
+        await redis.start(); // the same port, empty (no persistence)
+        back = performance.now();
+        await waitUntil(() => load.okSince(back) >= 100,
+            { timeout: 6000, what: '100 triggers accepted after Redis returned' });
+    } finally {
+        await load.stop();
+    }
+    const f = await deliveryFigures(load, [ca, cb]);
+    const first = load.records.filter((r) => r.sentAt >= back && r.status === 200)
+        .sort((x, y) => x.answeredAt - y.answeredAt)[0];
+    const settled = settleLine(logFrom);
+    t.diagnostic(`api under ${load.records.length} triggers (every 10 ms), Redis restarted: ` +
+        `${f.accepted} answered 200, lost on gw1=${f.per[0].lost.length} ` +
+        `gw2=${f.per[1].lost.length}, twice=${f.per[0].twice.length + f.per[1].twice.length}; ` +
+        `503 while down=${f.down}, 503 while the gateways resubscribed=${f.back}; ` +
+        `first 200 ${(first.answeredAt - back).toFixed(0)} ms after Redis returned; ` +
+        `settle ${settled ? `${settled.ready ? 'ready' : 'gave up'} after ${settled.ms} ms, ` +
+            `refused=${settled.refused}` : 'not logged'}`);
+    assert.equal(f.other, 0, 'every trigger answered 200 or 503');
+    for (const [i, p] of f.per.entries()) {
+        assert.deepEqual(p.lost, [], `gw${i + 1}: triggers answered 200 but never delivered`);
+        assert.deepEqual(p.twice, [], `gw${i + 1}: events delivered twice`);
+    }
+    assert.equal(a.state, 'connected');
+    assert.equal(b.state, 'connected');
+    assert.ok(settled, 'the daemon logged the end of its settle');
+    assert.equal(settled.refused, f.back, 'the logged refusals are the 503s seen');
 });
 
 test('through Sentinel: kill -9 of the master, the api\'s triggers are accepted and delivered again within 5 s', async (t) => {
