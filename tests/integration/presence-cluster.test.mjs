@@ -6,7 +6,9 @@
 // within node-timeout + 3 s), a graceful stop (gone within 2 s), FLUSHALL
 // (re-registered within 3 s, no member_removed to clients), a member's
 // connections on both gateways counted once, a join on a gateway whose link
-// to Redis is not up yet answered within 2 s. Every presence test ends with
+// to Redis is not up yet answered within 2 s; two known gaps, marked todo:
+// member events published while a gateway's link was cut, a member leaving
+// between FLUSHALL and its gateway's restore. Every presence test ends with
 // the convergence check: each subscriber's member list = GET /users = the
 // users actually connected.
 import test from 'node:test';
@@ -339,6 +341,76 @@ test('a join on a just-started gateway is answered within 2 s, whichever of its 
         assert.equal(count('pusher:member_added', id), 1, `one member_added for ${id}`);
         assert.equal(count('pusher:member_removed', id), 1, `one member_removed for ${id}`);
     }
+});
+
+// Known gap, found by a chaos run (seed 101): Redis pub/sub keeps nothing
+// for a gateway whose link is down, so the member_added and member_removed
+// the script publishes meanwhile never reach that gateway's subscribers, and
+// nothing repairs their member lists once the link is back (the node's
+// resync only sends its own state). Watchlist news on #ctl and
+// subscription_count are lost the same way. Marked todo until a repair
+// exists (e.g. a snapshot per presence channel after the link comes back,
+// diffed against what its subscribers were told); an XPASS here means the
+// marker can go.
+test('member events published while a gateway\'s link is down reach its subscribers once it is back', {
+    todo: 'no repair of member lists after a link gap yet',
+}, async (t) => {
+    const proxy = await gatedProxy(redis.port);
+    t.after(() => proxy.close());
+    const cutoff = await startGateway({
+        apps: [...defaultApps(), counted, watchApp, small],
+        config: { redis: { ...redisConfig.redis, address: `127.0.0.1:${proxy.port}` } },
+    });
+    t.after(() => cutoff.stop());
+    const ch = uniq('presence-gap-');
+    const w = await member(t, cutoff, ch, 'w');
+    const u = await member(t, gw2, ch, 'u');
+    await converged(ch, [w, u], ['u', 'w'], [cutoff, gw2]);
+    const seen = (re) => (cutoff.stderr.match(re) || []).length;
+    const [lost, up] = [seen(/redis: connection lost/g), seen(/redis: link up again/g)];
+    proxy.cut();
+    await waitUntil(() => seen(/redis: connection lost/g) > lost,
+        { timeout: 3000, what: 'the cut-off gateway to lose its link' });
+    u.c.close();
+    const v = await member(t, gw2, ch, 'v');
+    await waitUntil(async () => JSON.stringify(await users(gw2, ch)) === '["v","w"]',
+        { timeout: 3000, what: 'Redis to know that u left and v came' });
+    proxy.restore();
+    await waitUntil(() => seen(/redis: link up again/g) > up,
+        { timeout: 5000, what: 'the cut-off gateway\'s link up again' });
+    await converged(ch, [w, v], ['v', 'w'], [cutoff, gw2], 5000);
+});
+
+// The same gap after Redis lost the state (FLUSHALL): a member who leaves
+// before its gateway noticed the loss is in nobody's restore, and the
+// restore is silent, so its departure is never announced.
+test('a member leaving between FLUSHALL and its gateway\'s restore is announced gone', {
+    todo: 'a silent restore cannot tell the fleet what changed meanwhile',
+}, async (t) => {
+    const proxy = await gatedProxy(redis.port);
+    t.after(() => proxy.close());
+    const late = await startGateway({
+        apps: [...defaultApps(), counted, watchApp, small],
+        config: { redis: { ...redisConfig.redis, address: `127.0.0.1:${proxy.port}` } },
+    });
+    t.after(() => late.stop());
+    const ch = uniq('presence-flushgap-');
+    const w = await member(t, gw1, ch, 'w');
+    const u = await member(t, late, ch, 'u');
+    await converged(ch, [w, u], ['u', 'w'], [gw1, late]);
+    await waitUntil(() => late.stderr.includes('state sent to Redis'),
+        { timeout: 3000, what: 'the gateway registered' });
+    // Held: the heartbeat answers that would tell it Redis lost its state
+    // (released well inside the 1.5 s PING deadline).
+    proxy.hold('pub');
+    try {
+        assert.equal(await cli(redis.port, '-n', '1', 'FLUSHDB'), 'OK');
+        u.c.close();
+        await proxy.seen('pub', 'unregistered', 1000); // its leave reached Redis
+    } finally {
+        proxy.release('pub');
+    }
+    await converged(ch, [w], ['w'], [gw1, late], 5000);
 });
 
 test('membership churn across both gateways (PR8, reduced): converged at each checkpoint, no key left', async (t) => {

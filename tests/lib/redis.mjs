@@ -225,7 +225,10 @@ export async function deliveredAgain(rest, ch, channels,
  * until released; what the gateway sends always goes through at once.
  * hold(kind) and release(kind) (flushes what was held); seen(kind, text,
  * timeout) resolves once Redis's answers on a connection of that kind, held
- * or not, include text, and rejects after timeout ms; close().
+ * or not, include text, and rejects after timeout ms; cut() drops every
+ * connection and refuses new ones (the gateway's link is down, as after a
+ * network fault, while Redis and the other gateways carry on) until
+ * restore(); close().
  */
 export async function gatedProxy(port) {
     const listen = await freePort();
@@ -240,7 +243,12 @@ export async function gatedProxy(port) {
             }
         }
     };
+    let refusing = false;
     const server = net.createServer((down) => {
+        if (refusing) {
+            down.destroy();
+            return;
+        }
         const c = { down, up: net.connect(port, '127.0.0.1'), kind: null, held: [], got: '' };
         conns.add(c);
         down.on('data', (d) => {
@@ -288,6 +296,16 @@ export async function gatedProxy(port) {
                     throw new Error(`${text} not seen on a ${kind} connection in ${timeout} ms`);
                 }
             });
+        },
+        cut() {
+            refusing = true;
+            for (const c of conns) {
+                c.down.destroy();
+                c.up.destroy();
+            }
+        },
+        restore() {
+            refusing = false;
         },
         close() {
             for (const c of conns) {
