@@ -90,6 +90,7 @@ chan_free(struct hchan *c)
         free(m);
     }
     map_clear(&c->members);
+    hub_cluster_told_clear(c);
     free(c->per_worker);
     free(c);
 }

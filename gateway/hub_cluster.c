@@ -13,8 +13,9 @@
  *
  * Elsewhere: joins and their snapshots (hub_cluster_join.c), signed-in
  * users and watchlists (hub_cluster_users.c), heartbeats, reaping and the
- * settle after an outage (hub_cluster_beat.c), REST queries and trigger
- * info (hub_cluster_rest.c). Lock order: hub, then the link's inbox. */
+ * settle after an outage (hub_cluster_beat.c), member lists set right
+ * after missed events (hub_cluster_repair.c), REST queries and trigger info
+ * (hub_cluster_rest.c). Lock order: hub, then the link's inbox. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -225,6 +226,13 @@ hub_cluster_on_change(void *arg, const struct redisReply *reply)
         if (strcmp(r->op, "sync") == 0)
             h->cl.registered = true;
         cluster_transitions(reply, on_transition, h);
+        /* Member events missed meanwhile: after a resync, the others' state
+         * in Redis is right now; after a silent restore it is once they
+         * restored too (hub_cluster_beat.c). */
+        if (strcmp(r->op, "sync") == 0 && h->cl.sync_silent)
+            h->cl.repair_due_ms = mn_now_ms() + REPAIR_AFTER_LOST_MS;
+        else if (strcmp(r->op, "sync") == 0)
+            hub_cluster_repair_locked(h, "after a resync");
     }
     pthread_mutex_unlock(&h->lock);
     free(r);
@@ -381,6 +389,7 @@ hub_cluster_free(struct hub *h)
     while (map_next(&h->cl.watches, &bucket, &it))
         hub_cluster_watch_free(it->val);
     map_clear(&h->cl.watches);
+    hub_cluster_repairs_free(h);
     for (d = h->cl.delays; d; d = next) {
         next = d->next;
         delay_free(d);

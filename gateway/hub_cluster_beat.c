@@ -5,8 +5,11 @@
  * webhooks they are owed). A resync tells Redis everything this node
  * holds. After the link comes back, triggers answer 503 until every live
  * node is subscribed again (settle_locked), so none misses an accepted
- * event. The tick also releases the delayed webhooks and answers the
- * snapshots that are overdue (their files do both). */
+ * event. Two heartbeat periods after a silent restore it repairs the
+ * member lists of local presence subscribers (hub_cluster_repair.c). The
+ * tick also releases the delayed webhooks and answers the snapshots that
+ * are overdue, and forgets repair snapshots that did not come (their files
+ * do all three). */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +23,6 @@
 #include "hub_cluster_int.h"
 #include "mn.h"
 
-#define BEAT_EVERY_MS 1000 /* heartbeat checks; recorded every node-heartbeat */
 /* After the link came back: the longest wait for the others. */
 #define SETTLE_MAX_MS 2000
 
@@ -60,6 +62,7 @@ sync_locked(struct hub *h, bool silent)
                 cluster_cmd_sync_user(&c, id, it->key, it->len);
     }
     h->cl.sync_busy = true;
+    h->cl.sync_silent = silent;
     h->cl.resync = false;
     if (hub_cluster_send(h, &c, hub_cluster_on_change, hub_cluster_req(h, "sync")) < 0) {
         h->cl.sync_busy = false;
@@ -194,8 +197,12 @@ hub_cluster_tick_locked(struct hub *h, uint64_t now)
     if (h->cl.watches.count)
         hub_cluster_watches_expire_locked(h, now);
     hub_cluster_delays_release_locked(h, now);
+    if (h->cl.repairs.count)
+        hub_cluster_repairs_expire_locked(h, now);
     if (!bus_redis_up(h->redis))
         return;
+    if (h->cl.repair_due_ms && now >= h->cl.repair_due_ms)
+        hub_cluster_repair_locked(h, "after a silent restore");
     ups = bus_redis_ups(h->redis);
     if (ups != atomic_load(&h->cl.ups_seen)) {
         /* Back (or first up): the next beat says what Redis still knows.

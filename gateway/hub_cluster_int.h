@@ -2,7 +2,8 @@
  * (distributed mode): hub_cluster.c (the calls into cluster.lua, transitions,
  * webhook delays, leaving), hub_cluster_join.c (joins and their snapshots),
  * hub_cluster_users.c (signed-in users and watchlists), hub_cluster_beat.c
- * (heartbeats, resyncs, reaping, the settle after an outage) and
+ * (heartbeats, resyncs, reaping, the settle after an outage),
+ * hub_cluster_repair.c (member lists set right after missed events) and
  * hub_cluster_rest.c (REST queries, trigger info, cache entries,
  * terminate_connections). The hub's own view of them is in hub_int.h.
  * Functions named _locked run under hub->lock. */
@@ -19,7 +20,12 @@
 #include "rest.h"
 #include "hub_int.h"
 
-#define SNAPSHOT_MS 3000 /* a joiner's snapshot overdue: answered locally */
+#define SNAPSHOT_MS 3000   /* a joiner's snapshot overdue: answered locally */
+#define BEAT_EVERY_MS 1000 /* heartbeat checks; recorded every node-heartbeat */
+/* After a silent restore: every other live node's beat (one each
+ * BEAT_EVERY_MS) has seen the loss within one period, and its restore is
+ * sent at once; the second covers a beat and a sync in flight. */
+#define REPAIR_AFTER_LOST_MS (2 * BEAT_EVERY_MS)
 
 /* A signed-in connection waiting for its watchlist's fleet-wide state. */
 struct cwatch {
@@ -70,6 +76,26 @@ void hub_cluster_snapshot(struct hub *h, const char *data, size_t len);
 void hub_cluster_joins_expire_locked(struct hub *h, uint64_t now);
 /* Frees j (hub_cluster_join_free(NULL) does nothing). */
 void hub_cluster_join_free(struct cjoin *j);
+
+/* hub_cluster_repair.c. Lock held: s, a snapshot of presence channel c, is
+ * what its subscribers will know: those not waiting first get how it differs
+ * from c->told (member_removed, member_added), then c->told becomes s. */
+void hub_cluster_told_snapshot_locked(struct hub *h, size_t app, const char *chan,
+                                      size_t clen, struct hchan *c,
+                                      const struct cluster_snapshot *s);
+/* Lock held: c's first subscribers were answered from this node's members:
+ * c->told becomes them, unless it was set already. */
+void hub_cluster_told_local_locked(struct hchan *c);
+/* Lock held: asks for a repair snapshot of each presence channel with local
+ * subscribers (one per channel at a time); why is logged. */
+void hub_cluster_repair_locked(struct hub *h, const char *why);
+/* A snapshot (the link's thread; takes the lock): false when s answers no
+ * repair; else applied (hub_cluster_told_snapshot_locked). */
+bool hub_cluster_repair_snapshot(struct hub *h, const struct cluster_snapshot *s);
+/* Lock held: repair snapshots that did not come are forgotten. */
+void hub_cluster_repairs_expire_locked(struct hub *h, uint64_t now);
+/* Frees the repairs asked for (hub_cluster_free). */
+void hub_cluster_repairs_free(struct hub *h);
 
 /* hub_cluster_users.c. A watchlist snapshot for token (flags: one '1'/'0'
  * per id) from the link's thread; takes the lock. */

@@ -6,7 +6,9 @@
  * asked for once the channel's SUBSCRIBE is live; without an answer within
  * SNAPSHOT_MS (at once when none can come: Redis away, or not knowing the
  * node) the joiner is answered from local state, and a snapshot saying the
- * presence channel is full refuses it. Counts and members go to Redis from
+ * presence channel is full refuses it. A presence snapshot also sets what
+ * the channel's other subscribers were told (hub_cluster_repair.c), and
+ * repair snapshots (no joiner) arrive here too. Counts and members go to Redis from
  * hub_cluster.c; a snapshot request only says again that the node holds
  * its joiner. */
 #include <stdlib.h>
@@ -32,7 +34,9 @@ hub_cluster_join_free(struct cjoin *j)
 
 /* Lock held: answers j (removed from the map by the caller) with
  * subscription_succeeded built from presence (NULL: none) and the cache
- * part of s (NULL: local state), as of now. */
+ * part of s (NULL: local state), as of now. On a presence channel the
+ * subscribers already there first get how s differs from what they were
+ * told (hub_cluster_repair.c): j, still waiting, skips that. */
 static void
 answer_join(struct hub *h, struct cjoin *j, const struct buf *presence,
             const struct cluster_snapshot *s)
@@ -42,7 +46,12 @@ answer_join(struct hub *h, struct cjoin *j, const struct buf *presence,
     struct frame *extra = NULL;
     bool is_presence = chan_kind_of(j->chan, j->clen) == CHAN_PRESENCE;
     struct hub_joined local = {0};
+    struct hchan *ch = map_get(&h->apps[j->app].chans, j->chan, j->clen);
 
+    if (is_presence && ch && s)
+        hub_cluster_told_snapshot_locked(h, j->app, j->chan, j->clen, ch, s);
+    else if (is_presence && ch)
+        hub_cluster_told_local_locked(ch);
     if (s == NULL) /* no snapshot: the node's own view */
         hub_joined_now_locked(h, j->app, j->chan, j->clen, is_presence, &local);
     msg_subscription_succeeded(&out, j->chan, j->clen,
@@ -215,6 +224,10 @@ hub_cluster_snapshot(struct hub *h, const char *data, size_t len)
     }
     if (cluster_snapshot_presence(&s, &presence) < 0) {
         log_warn("cluster: garbled snapshot (%zu bytes)", len);
+        buf_free(&presence);
+        return;
+    }
+    if (hub_cluster_repair_snapshot(h, &s)) {
         buf_free(&presence);
         return;
     }

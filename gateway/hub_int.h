@@ -16,6 +16,7 @@
 #include "webhook_msg.h"
 
 struct bus_redis;
+struct msg_member;
 
 struct hmember {
     unsigned conns; /* this user's subscribed connections */
@@ -32,6 +33,11 @@ struct hchan {
     bool confirming;        /* distributed mode: Redis has not confirmed the SUBSCRIBE */
     unsigned fleet_subs;    /* distributed mode: the fleet's count, as last heard */
     bool count_deferred;    /* distributed mode: a count change waits for the SUBSCRIBE */
+    /* Distributed presence (hub_cluster_repair.c): user id -> what the local
+     * subscribers were told of that member; told_known once a first answer
+     * set it. */
+    struct map told;
+    bool told_known;
 };
 
 /* The last server-triggered event of a cache channel (hub_cache.c). */
@@ -83,12 +89,15 @@ struct cdelay {
 struct hcluster {
     struct map joins;   /* token (decimal) -> struct cjoin */
     struct map watches; /* token (decimal) -> struct cwatch (hub_cluster_int.h) */
+    struct map repairs; /* token (decimal) -> repair snapshot (hub_cluster_repair.c) */
+    uint64_t repair_due_ms; /* after a silent restore: when to repair (0: none) */
     uint64_t next_token;
     atomic_uint ups_seen;  /* bus_redis_ups() when last synced */
     uint64_t up_since_ms;  /* when the link last came up: reaping waits a little */
     uint64_t next_beat_ms; /* the next heartbeat check */
     uint64_t next_record_ms;
     bool beat_busy, sync_busy, resync, leaving, left;
+    bool sync_silent;     /* the sync in flight restores what Redis lost */
     bool registered;      /* Redis confirmed this node once (its state is not news) */
     atomic_bool settling; /* the link came back; the other nodes may not have */
     atomic_uint settle_refused; /* triggers refused meanwhile (logged at the end) */
@@ -214,6 +223,12 @@ bool hub_cluster_settling(struct hub *h);
 void hub_cluster_terminate(struct hub *h, size_t app, const char *user, size_t ulen);
 /* Frees the bookkeeping (hub_free). */
 void hub_cluster_free(struct hub *h);
+/* hub_cluster_repair.c. Lock held: a member_added (added) or member_removed
+ * of m that Redis delivered to c's subscribers moves c->told. */
+void hub_cluster_told_event_locked(struct hchan *c, bool added,
+                                   const struct msg_member *m);
+/* Frees c->told (chan_free; leaves it unknown). */
+void hub_cluster_told_clear(struct hchan *c);
 /* Whether chan's state is the fleet's (distributed mode, not a user channel). */
 bool hub_cluster_on(const struct hub *h, const char *chan, size_t clen);
 

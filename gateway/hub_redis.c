@@ -18,6 +18,7 @@
 #include "hub.h"
 #include "log.h"
 #include "mem.h"
+#include "msg.h"
 #include "hub_int.h"
 #include "mn.h"
 #include "worker.h"
@@ -102,7 +103,9 @@ on_sub(void *arg, const char *name, size_t nlen, bool confirmed)
 }
 
 /* A message from Redis (the link's thread): delivered to local subscribers
- * unless this node published it (it delivered locally already). */
+ * unless this node published it (it delivered locally already). A presence
+ * channel's member_added / member_removed (the script's, never a client's)
+ * also moves what its subscribers were told (hub_cluster_repair.c). */
 static void
 on_msg(void *arg, const char *name, size_t nlen, const char *data, size_t len)
 {
@@ -112,6 +115,8 @@ on_msg(void *arg, const char *name, size_t nlen, const char *data, size_t len)
     struct frame *f;
     struct hchan *c;
     size_t app, clen, tlen;
+    struct msg_member member = {0};
+    bool added = false, is_member = false;
 
     if (parse_name(h, name, nlen, &app, &chan, &clen) < 0) {
         hub_cluster_msg(h, name, nlen, data, len);
@@ -121,13 +126,19 @@ on_msg(void *arg, const char *name, size_t nlen, const char *data, size_t len)
             0 ||
         memcmp(node, h->node, NODE_LEN) == 0)
         return;
+    /* Parsed outside the lock; other channels' messages are not looked at. */
+    if (chan_kind_of(chan, clen) == CHAN_PRESENCE)
+        is_member = msg_member_event_parse(text, tlen, &added, &member) == 1;
     f = frame_new(text, tlen);
     pthread_mutex_lock(&h->lock);
     c = map_get(&h->apps[app].chans, chan, clen);
     if (c)
         hub_publish_locked(h, app, chan, clen, c, f, exclude[0] ? exclude : NULL);
+    if (c && is_member)
+        hub_cluster_told_event_locked(c, added, &member);
     pthread_mutex_unlock(&h->lock);
     frame_unref(f);
+    msg_member_free(&member);
 }
 
 int

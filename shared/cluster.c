@@ -454,6 +454,25 @@ cluster_snapshot_parse(const char *data, size_t len, struct cluster_snapshot *s)
 }
 
 int
+cluster_snapshot_member(const char **p, const char *end, const char **id, size_t *ilen,
+                        const char **info, size_t *info_len)
+{
+    const char *s = *p;
+
+    if (s >= end)
+        return 0;
+    if (netstring_len(&s, end, ilen) < 0)
+        return -1;
+    *id = s;
+    s += *ilen;
+    if (netstring_len(&s, end, info_len) < 0)
+        return -1;
+    *info = s;
+    *p = s + *info_len;
+    return 1;
+}
+
+int
 cluster_snapshot_presence(const struct cluster_snapshot *s, struct buf *out)
 {
     const char *p = s->members, *end = s->members + s->members_len;

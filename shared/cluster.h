@@ -159,6 +159,11 @@ struct cluster_snapshot {
 int cluster_snapshot_parse(const char *data, size_t len, struct cluster_snapshot *s);
 /* Appends the presence object for subscription_succeeded; -1 when garbled. */
 int cluster_snapshot_presence(const struct cluster_snapshot *s, struct buf *out);
+/* The next member of a snapshot's presence part, from *p (start: s->members)
+ * to end (s->members + s->members_len): 1 with *id and *info (pointers into
+ * it) and *p moved past it, 0 at the end, -1 when garbled. */
+int cluster_snapshot_member(const char **p, const char *end, const char **id,
+                            size_t *ilen, const char **info, size_t *info_len);
 
 /* Query answers into REST's shapes, every string copied: free with
  * cluster_stats_free / cluster_users_free. -1 when garbled. */

@@ -507,6 +507,48 @@ msg_member_free(struct msg_member *m)
 }
 
 int
+msg_member_event_parse(const char *text, size_t len, bool *added, struct msg_member *out)
+{
+    static const char head[] = "{\"event\":\"pusher_internal:member_";
+    json_t *root = NULL, *inner = NULL;
+    const json_t *ev, *data, *id, *info;
+    int rc = -1;
+
+    *out = (struct msg_member){0};
+    if (len < sizeof(head) - 1 || memcmp(text, head, sizeof(head) - 1) != 0)
+        return 0;
+    if (too_deep(text, len) ||
+        (root = json_loadb(text, len, JSON_DECODE_ANY, NULL)) == NULL ||
+        !json_is_string(ev = json_object_get(root, "event")) ||
+        !json_is_string(data = json_object_get(root, "data")))
+        goto out;
+    if (strcmp(json_string_value(ev), "pusher_internal:member_added") == 0)
+        *added = true;
+    else if (strcmp(json_string_value(ev), "pusher_internal:member_removed") == 0)
+        *added = false;
+    else
+        goto out;
+    if (too_deep(json_string_value(data), json_string_length(data)) ||
+        (inner = json_loadb(json_string_value(data), json_string_length(data), 0,
+                            NULL)) == NULL ||
+        !json_is_string(id = json_object_get(inner, "user_id")))
+        goto out;
+    out->user_id = xstrndup(json_string_value(id), json_string_length(id));
+    if (*added) {
+        info = json_object_get(inner, "user_info");
+        if (info == NULL)
+            out->user_info = xstrndup("null", out->info_len = 4);
+        else
+            out->user_info = dump(info, &out->info_len);
+    }
+    rc = 1;
+out:
+    json_decref(inner);
+    json_decref(root);
+    return rc;
+}
+
+int
 msg_parse_watchlist(const char *text, size_t len, size_t max_ids, size_t max_id_len,
                     struct msg_watchlist *out, struct mn_err *err)
 {

@@ -4,6 +4,7 @@
 #ifndef MN_MSG_H
 #define MN_MSG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "buf.h"
@@ -110,6 +111,15 @@ struct msg_member {
 int msg_parse_member(const char *text, size_t len, const char *id_key, size_t max_id_len,
                      size_t max_info, struct msg_member *out, struct mn_err *err);
 void msg_member_free(struct msg_member *m);
+/* A pusher_internal:member_added or member_removed event as cluster.lua
+ * publishes it ({"event":..,"channel":..,"data":"{\"user_id\":..,
+ * \"user_info\":..}"}, the id a string): *added tells which, out gets the
+ * user id and (added) user_info re-serialised compactly, as msg_parse_member
+ * made it before it went to Redis. Returns 1 for one, 0 for any other event
+ * (told from its opening bytes, nothing parsed), -1 when garbled. Free out
+ * with msg_member_free (also after 0 or -1). */
+int msg_member_event_parse(const char *text, size_t len, bool *added,
+                           struct msg_member *out);
 
 /* The "watchlist" of sign-in user_data: ids (string or integer, as text; the
  * rules of msg_parse_member's id), the first max_ids of them in ids[0..n), and

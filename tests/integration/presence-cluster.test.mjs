@@ -6,7 +6,7 @@
 // within node-timeout + 3 s), a graceful stop (gone within 2 s), FLUSHALL
 // (re-registered within 3 s, no member_removed to clients), a member's
 // connections on both gateways counted once, a join on a gateway whose link
-// to Redis is not up yet answered within 2 s; two known gaps, marked todo:
+// to Redis is not up yet answered within 2 s; the repairs of member lists:
 // member events published while a gateway's link was cut, a member leaving
 // between FLUSHALL and its gateway's restore. Every presence test ends with
 // the convergence check: each subscriber's member list = GET /users = the
@@ -343,18 +343,42 @@ test('a join on a just-started gateway is answered within 2 s, whichever of its 
     }
 });
 
-// Known gap, found by a chaos run (seed 101): Redis pub/sub keeps nothing
-// for a gateway whose link is down, so the member_added and member_removed
-// the script publishes meanwhile never reach that gateway's subscribers, and
-// nothing repairs their member lists once the link is back (the node's
-// resync only sends its own state). Watchlist news on #ctl and
-// subscription_count are lost the same way. Marked todo until a repair
-// exists (e.g. a snapshot per presence channel after the link comes back,
-// diffed against what its subscribers were told); an XPASS here means the
-// marker can go.
-test('member events published while a gateway\'s link is down reach its subscribers once it is back', {
-    todo: 'no repair of member lists after a link gap yet',
-}, async (t) => {
+/** member() whose frames on ch are kept, for duplicateAdds. */
+async function trackedMember(t, gw, ch, id) {
+    const c = await connectClient(gw, { t, presence: user(id), name: `u${id}@${gw.port}` });
+    const frames = [];
+    c.pusher.connection.bind('message', (m) => {
+        if (m.channel === ch) frames.push(m);
+    });
+    const { channel } = await c.subscribe(ch, 5000);
+    return { c, channel, id, frames };
+}
+
+/** The member_added m got for a member it listed already (pusher-js would
+ * announce it again), from its frames in order. */
+function duplicateAdds(m) {
+    let listed = null;
+    const dups = [];
+    for (const f of m.frames) {
+        if (f.event === 'pusher_internal:subscription_succeeded') {
+            listed = new Set(f.data.presence.ids);
+        } else if (listed && f.event === 'pusher_internal:member_added') {
+            if (listed.has(f.data.user_id)) dups.push(f.data.user_id);
+            listed.add(f.data.user_id);
+        } else if (listed && f.event === 'pusher_internal:member_removed') {
+            listed.delete(f.data.user_id);
+        }
+    }
+    return dups;
+}
+
+// Found by a chaos run (seed 101): Redis pub/sub keeps nothing for a gateway
+// whose link is down, so the member_added and member_removed the script
+// publishes meanwhile never reach that gateway's subscribers; once its
+// resync is done the gateway asks for each presence channel's snapshot and
+// sends its subscribers the difference from what they were told. (Watchlist
+// news on #ctl and subscription_count are still lost the same way.)
+test('member events published while a gateway\'s link is down reach its subscribers once it is back', async (t) => {
     const proxy = await gatedProxy(redis.port);
     t.after(() => proxy.close());
     const cutoff = await startGateway({
@@ -363,8 +387,8 @@ test('member events published while a gateway\'s link is down reach its subscrib
     });
     t.after(() => cutoff.stop());
     const ch = uniq('presence-gap-');
-    const w = await member(t, cutoff, ch, 'w');
-    const u = await member(t, gw2, ch, 'u');
+    const w = await trackedMember(t, cutoff, ch, 'w');
+    const u = await trackedMember(t, gw2, ch, 'u');
     await converged(ch, [w, u], ['u', 'w'], [cutoff, gw2]);
     const seen = (re) => (cutoff.stderr.match(re) || []).length;
     const [lost, up] = [seen(/redis: connection lost/g), seen(/redis: link up again/g)];
@@ -379,14 +403,16 @@ test('member events published while a gateway\'s link is down reach its subscrib
     await waitUntil(() => seen(/redis: link up again/g) > up,
         { timeout: 5000, what: 'the cut-off gateway\'s link up again' });
     await converged(ch, [w, v], ['v', 'w'], [cutoff, gw2], 5000);
+    assert.deepEqual(duplicateAdds(w), [], 'no member_added for a member w listed');
+    assert.deepEqual(duplicateAdds(u), [], 'no member_added for a member u listed');
+    assert.ok(cutoff.stderr.includes('member list repaired'), 'the repair was logged');
 });
 
-// The same gap after Redis lost the state (FLUSHALL): a member who leaves
+// The same after Redis lost the state (FLUSHALL): a member who leaves
 // before its gateway noticed the loss is in nobody's restore, and the
-// restore is silent, so its departure is never announced.
-test('a member leaving between FLUSHALL and its gateway\'s restore is announced gone', {
-    todo: 'a silent restore cannot tell the fleet what changed meanwhile',
-}, async (t) => {
+// restore is silent, so only the repair 2 heartbeats after each gateway's
+// own restore announces its departure.
+test('a member leaving between FLUSHALL and its gateway\'s restore is announced gone', async (t) => {
     const proxy = await gatedProxy(redis.port);
     t.after(() => proxy.close());
     const late = await startGateway({
@@ -395,8 +421,8 @@ test('a member leaving between FLUSHALL and its gateway\'s restore is announced 
     });
     t.after(() => late.stop());
     const ch = uniq('presence-flushgap-');
-    const w = await member(t, gw1, ch, 'w');
-    const u = await member(t, late, ch, 'u');
+    const w = await trackedMember(t, gw1, ch, 'w');
+    const u = await trackedMember(t, late, ch, 'u');
     await converged(ch, [w, u], ['u', 'w'], [gw1, late]);
     await waitUntil(() => late.stderr.includes('state sent to Redis'),
         { timeout: 3000, what: 'the gateway registered' });
@@ -411,6 +437,7 @@ test('a member leaving between FLUSHALL and its gateway\'s restore is announced 
         proxy.release('pub');
     }
     await converged(ch, [w], ['w'], [gw1, late], 5000);
+    assert.deepEqual(duplicateAdds(w), [], 'no member_added for a member w listed');
 });
 
 test('membership churn across both gateways (PR8, reduced): converged at each checkpoint, no key left', async (t) => {
