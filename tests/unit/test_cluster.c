@@ -190,11 +190,38 @@ run(const struct answer_case *c)
     buf_free(&g.text);
 }
 
+/* cluster_snapshot_member walks a snapshot's presence part. */
+#define SNAPSHOT_MEMBER_TESTS 7
+static void
+snapshot_members(void)
+{
+    static const char part[] = "2:u14:null1:v7:{\"n\":1}", bad[] = "2:u14:nul";
+    const char *p = part, *end = part + sizeof(part) - 1, *id, *info;
+    size_t ilen, info_len;
+
+    is_int(cluster_snapshot_member(&p, end, &id, &ilen, &info, &info_len), 1, "first");
+    ok(ilen == 2 && memcmp(id, "u1", 2) == 0 && info_len == 4 &&
+           memcmp(info, "null", 4) == 0,
+       "first: u1 null");
+    is_int(cluster_snapshot_member(&p, end, &id, &ilen, &info, &info_len), 1, "second");
+    ok(ilen == 1 && *id == 'v' && info_len == 7 && memcmp(info, "{\"n\":1}", 7) == 0,
+       "second: v {\"n\":1}");
+    is_int(cluster_snapshot_member(&p, end, &id, &ilen, &info, &info_len), 0, "the end");
+    p = bad;
+    end = bad + sizeof(bad) - 1;
+    is_int(cluster_snapshot_member(&p, end, &id, &ilen, &info, &info_len), -1,
+           "cut short: -1");
+    p = end = part;
+    is_int(cluster_snapshot_member(&p, end, &id, &ilen, &info, &info_len), 0,
+           "no members");
+}
+
 int
 main(void)
 {
-    plan(2 * (int)ARRAY_LEN(cases));
+    plan(2 * (int)ARRAY_LEN(cases) + SNAPSHOT_MEMBER_TESTS);
     for (size_t i = 0; i < ARRAY_LEN(cases); i++)
         run(&cases[i]);
+    snapshot_members();
     return done_testing();
 }

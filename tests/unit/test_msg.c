@@ -713,10 +713,54 @@ watch_check(const struct watch_case *wc)
     msg_watchlist_free(&w);
 }
 
+/* msg_member_event_parse: the script's member events, as it publishes
+ * them; anything else is 0 without a parse, garbled ones -1. */
+#define MEMBER_EVENT_TESTS 12
+static void
+member_events(void)
+{
+    static const char added[] =
+        "{\"event\":\"pusher_internal:member_added\",\"channel\":\"presence-a\","
+        "\"data\":\"{\\\"user_id\\\":\\\"u\\/1\\\",\\\"user_info\\\":{\\\"n\\\":1}}\"}";
+    static const char removed[] =
+        "{\"event\":\"pusher_internal:member_removed\",\"channel\":\"presence-a\","
+        "\"data\":\"{\\\"user_id\\\":\\\"u1\\\"}\"}";
+    static const char other[] =
+        "{\"event\":\"client-x\",\"channel\":\"presence-a\",\"data\":\"{}\"}";
+    static const char garbled[] =
+        "{\"event\":\"pusher_internal:member_added\",\"channel\":\"presence-a\","
+        "\"data\":\"{\\\"user_info\\\":1}\"}";
+    struct msg_member m;
+    bool add = false;
+
+    is_int(msg_member_event_parse(added, sizeof(added) - 1, &add, &m), 1, "added: one");
+    ok(add, "added: added");
+    is_str(m.user_id, "u/1", "added: the id, unescaped");
+    is_str(m.user_info, "{\"n\":1}", "added: user_info, compact");
+    is_int((int)m.info_len, 7, "added: info_len");
+    msg_member_free(&m);
+    is_int(msg_member_event_parse(removed, sizeof(removed) - 1, &add, &m), 1,
+           "removed: one");
+    ok(!add, "removed: not added");
+    is_str(m.user_id, "u1", "removed: the id");
+    ok(m.user_info == NULL, "removed: no user_info");
+    msg_member_free(&m);
+    is_int(msg_member_event_parse(other, sizeof(other) - 1, &add, &m), 0,
+           "another event: 0");
+    msg_member_free(&m);
+    is_int(msg_member_event_parse(garbled, sizeof(garbled) - 1, &add, &m), -1,
+           "no user_id: -1");
+    msg_member_free(&m);
+    is_int(msg_member_event_parse(added, sizeof(added) - 3, &add, &m), -1,
+           "cut short: -1");
+    msg_member_free(&m);
+}
+
 int
 main(void)
 {
-    int n = (int)ARRAY_LEN(enc_cases) + ROUND_TRIP_TESTS + DEPTH_TESTS;
+    int n =
+        (int)ARRAY_LEN(enc_cases) + ROUND_TRIP_TESTS + DEPTH_TESTS + MEMBER_EVENT_TESTS;
 
     for (size_t i = 0; i < ARRAY_LEN(parse_cases); i++)
         n += parse_cases[i].rc == 0 ? 8 : 2;
@@ -735,6 +779,7 @@ main(void)
                      member_cases[i].rc, member_cases[i].user_id,
                      member_cases[i].user_info);
     member_limits();
+    member_events();
     for (size_t i = 0; i < ARRAY_LEN(watch_cases); i++)
         watch_check(&watch_cases[i]);
     return done_testing();
