@@ -245,15 +245,18 @@ hub_cluster_repair_snapshot(struct hub *h, const struct cluster_snapshot *s)
     char key[24];
     struct crepair *r;
     struct hchan *ch;
+    bool ours;
 
     snprintf(key, sizeof(key), "%llu", (unsigned long long)s->token);
     pthread_mutex_lock(&h->lock);
     r = map_del(&h->cl.repairs, key, strlen(key));
+    ours = r != NULL;
+    /* Gone meanwhile (no local subscriber left): nobody to tell. */
     if (r && (ch = map_get(&h->apps[r->app].chans, r->chan, r->clen)) != NULL)
         hub_cluster_told_snapshot_locked(h, r->app, r->chan, r->clen, ch, s);
     pthread_mutex_unlock(&h->lock);
     free(r);
-    return r != NULL;
+    return ours;
 }
 
 void
