@@ -111,7 +111,10 @@ test('gateway killed (SIGKILL) while the daemon runs: stale socket replaced, bac
         assert.ok(fs.existsSync(config['local-socket']), 'a killed gateway leaves its socket file');
         await gapAnswers503('gateway killed');
         gw = await startGw();
-        assert.match(gw.stderr, /removing stale local-socket/);
+        // Logged before the gateway listens; its stderr pipe may be read
+        // after the port accepts.
+        await waitUntil(() => /removing stale local-socket/.test(gw.stderr),
+            { timeout: 2000, what: 'the restarted gateway to log the stale socket' });
         const back = await untilServed(ch);
         t.diagnostic(`after SIGKILL + restart: served ${back.ms} ms after the gateway ` +
             `accepted again (statuses before: ${back.seen.join(',') || 'none'})`);
@@ -141,7 +144,8 @@ test('daemon stopped and killed while the gateway runs: 502 from nginx, then ser
         assert.ok(fs.existsSync(config.api.fastcgi), 'a killed daemon leaves its sockets');
         await expectStatus(rest.trigger(ch, 'gap', {}), 502);
         await api.start();
-        assert.match(api.stderr, /removing stale socket/);
+        await waitUntil(() => /removing stale socket/.test(api.stderr),
+            { timeout: 2000, what: 'the restarted daemon to log the stale sockets' });
         got = waitForEvent(channel, 'two', 2000);
         await okJson(rest.trigger(ch, 'two', {}));
         await got;
