@@ -372,6 +372,19 @@ function duplicateAdds(m) {
     return dups;
 }
 
+/** A gateway of the fleet whose link to Redis goes through a gatedProxy
+ * (held, cut and restored by the test); both stop with the test. */
+async function gatewayBehindProxy(t) {
+    const proxy = await gatedProxy(redis.port);
+    t.after(() => proxy.close());
+    const gw = await startGateway({
+        apps: [...defaultApps(), counted, watchApp, small],
+        config: { redis: { ...redisConfig.redis, address: `127.0.0.1:${proxy.port}` } },
+    });
+    t.after(() => gw.stop());
+    return { proxy, gw };
+}
+
 // Found by a chaos run (seed 101): Redis pub/sub keeps nothing for a gateway
 // whose link is down, so the member_added and member_removed the script
 // publishes meanwhile never reach that gateway's subscribers; once its
@@ -379,13 +392,7 @@ function duplicateAdds(m) {
 // sends its subscribers the difference from what they were told. (Watchlist
 // news on #ctl and subscription_count are still lost the same way.)
 test('member events published while a gateway\'s link is down reach its subscribers once it is back', async (t) => {
-    const proxy = await gatedProxy(redis.port);
-    t.after(() => proxy.close());
-    const cutoff = await startGateway({
-        apps: [...defaultApps(), counted, watchApp, small],
-        config: { redis: { ...redisConfig.redis, address: `127.0.0.1:${proxy.port}` } },
-    });
-    t.after(() => cutoff.stop());
+    const { proxy, gw: cutoff } = await gatewayBehindProxy(t);
     const ch = uniq('presence-gap-');
     const w = await trackedMember(t, cutoff, ch, 'w');
     const u = await trackedMember(t, gw2, ch, 'u');
@@ -413,13 +420,7 @@ test('member events published while a gateway\'s link is down reach its subscrib
 // restore is silent, so only the repair 2 heartbeats after each gateway's
 // own restore announces its departure.
 test('a member leaving between FLUSHALL and its gateway\'s restore is announced gone', async (t) => {
-    const proxy = await gatedProxy(redis.port);
-    t.after(() => proxy.close());
-    const late = await startGateway({
-        apps: [...defaultApps(), counted, watchApp, small],
-        config: { redis: { ...redisConfig.redis, address: `127.0.0.1:${proxy.port}` } },
-    });
-    t.after(() => late.stop());
+    const { proxy, gw: late } = await gatewayBehindProxy(t);
     const ch = uniq('presence-flushgap-');
     const w = await trackedMember(t, gw1, ch, 'w');
     const u = await trackedMember(t, late, ch, 'u');
