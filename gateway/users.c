@@ -204,7 +204,7 @@ users_signin(struct conn *c, const struct msg_in *m)
     struct msg_member member = {0};
     struct msg_watchlist wl = {0};
     struct mn_err err = {0};
-    struct buf b = BUF_INIT;
+    struct buf b = BUF_INIT, wb = BUF_INIT;
     struct conn_user *u;
 
     if (m->auth == NULL || m->user_data == NULL) {
@@ -243,15 +243,19 @@ users_signin(struct conn *c, const struct msg_in *m)
     c->authorized = true;
     index_add(c->w, c);
 
-    msg_signin_success(&b, m->user_data, strlen(m->user_data));
-    ws_send_buf(c, &b);
-    /* The watchlist's state is built under the hub lock with the sign-in, and
-     * queued here before any later change can reach this connection. */
+    /* The hub knows the user before the client hears signin_success, so a
+     * REST call the client makes on hearing it (terminate_connections,
+     * sendToUser) finds it. The watchlist's state is built under the hub
+     * lock with the sign-in and queued right after signin_success, before
+     * any later change can reach this connection (those come through this
+     * worker's inbox, drained after this callback). */
     u->since = hub_users_signin(c->w->hub, c->app_index, u->id, u->id_len, c->w->index,
                                 c->socket_id, (const char *const *)u->watch,
-                                u->watch_lens, u->nwatch, &b);
-    if (b.len)
-        ws_send_buf(c, &b);
+                                u->watch_lens, u->nwatch, &wb);
+    msg_signin_success(&b, m->user_data, strlen(m->user_data));
+    ws_send_buf(c, &b);
+    if (wb.len)
+        ws_send_buf(c, &wb);
     if (wl.total > WATCHLIST_MAX)
         ws_send_error(c, 4302,
                       "Watchlist over 100 user ids: only the first 100 are watched");
@@ -259,6 +263,7 @@ users_signin(struct conn *c, const struct msg_in *m)
               c->socket_id, u->id, u->nwatch);
 done:
     buf_free(&b);
+    buf_free(&wb);
     msg_member_free(&member);
     msg_watchlist_free(&wl);
 }
